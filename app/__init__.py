@@ -1,0 +1,61 @@
+"""SOP Portal application factory. It only assembles the app: no data loading, no index building."""
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from app import web
+from app.access import check_access
+from app.config import Defaults, from_environment
+from app.extensions import babel, configure_sqlite, csrf, db, htmx, limiter, login_manager, migrate, select_locale
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url(url: str) -> str:
+    """Accept plain postgres:// URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SOP_INSTANCE_DIR") or str(ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_mapping(from_environment())
+    if test_config:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config["SOP_DIR"] = str(app.config["SOP_DIR"] or ROOT / "content" / "sops")
+    app.config["CONTENT_DIR"] = str(app.config["CONTENT_DIR"] or Path(app.config["SOP_DIR"]).parent)
+    url = app.config["SQLALCHEMY_DATABASE_URI"] or f"sqlite:///{Path(app.instance_path) / 'portal.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = database_url(url)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(ROOT / "translations")
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+    from app import audit, auth, demo, sops
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(sops.bp)
+    app.cli.add_command(audit.cli)
+    app.cli.add_command(demo.cli)
+    app.before_request(check_access)
+    web.init_app(app)
+    return app

@@ -1,0 +1,57 @@
+"""User accounts."""
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.extensions import db
+from app.org import Department, Position
+
+user_position = sa.Table(
+    "user_position",
+    db.metadata,
+    sa.Column("user_id", sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position_id", sa.ForeignKey("position.id"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(128))
+    email: Mapped[str] = mapped_column(sa.String(254), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"))
+    department: Mapped[Department | None] = relationship()
+    positions: Mapped[list[Position]] = relationship(secondary=user_position, order_by=Position.id)
+    role: Mapped[str] = mapped_column(sa.String(16), default="staff")
+    active: Mapped[bool] = mapped_column(default=True)
+    start_date: Mapped[date | None]
+    locale: Mapped[str] = mapped_column(sa.String(8), default="zh")
+    # Bumped by logout, password change and deactivation: every older session cookie stops working.
+    session_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))
+
+    __table_args__ = (sa.CheckConstraint("role IN ('staff', 'manager', 'admin')", name="role"),)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def end_sessions(self) -> None:
+        self.session_version += 1
+
+    @property
+    def position_names(self) -> list[str]:
+        return [p.name for p in self.positions]

@@ -1,0 +1,199 @@
+"""Account rules: creating, importing, authenticating and editing users."""
+import csv
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+from flask_babel import gettext
+from flask_login import login_user
+
+from app import audit
+from app.access import ROLES
+from app.auth.models import User
+from app.extensions import db
+from app.org import department_by_name, positions_by_name
+
+CSV_FIELDS = ("username", "display_name", "email", "department", "positions", "role", "start_date", "password")
+MIN_PASSWORD = 8
+
+
+class AccountError(ValueError):
+    """A user-facing reason: English in str() (CLI, logs), translated by message() (web pages)."""
+
+    def __init__(self, text: str, **params):
+        super().__init__(text % params if params else text)
+        self.text, self.params = text, params
+
+    def message(self) -> str:
+        return gettext(self.text, **self.params)
+
+
+@dataclass
+class UserData:
+    username: str
+    display_name: str
+    email: str = ""
+    department: str = ""
+    positions: tuple[str, ...] = ()
+    role: str = "staff"
+    start_date: date | None = None
+    password: str = ""
+
+
+def split_positions(text: str) -> tuple[str, ...]:
+    for sep in ("、", "；", ";", "，", ","):
+        text = text.replace(sep, "|")
+    return tuple(p.strip() for p in text.split("|") if p.strip())
+
+
+def parse_date(text: str) -> date | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise AccountError("start_date %(value)s is not a date (YYYY-MM-DD)", value=text) from None
+
+
+def check(data: UserData, existing: set[str] | None = None) -> None:
+    """Raise AccountError with the first thing wrong with data."""
+    if not data.username or not data.username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise AccountError("username %(value)s must be letters, digits, '.', '-' or '_'", value=data.username)
+    taken = existing if existing is not None else set()
+    if data.username.lower() in taken or db.session.scalar(
+        sa.select(User.id).where(sa.func.lower(User.username) == data.username.lower())
+    ):
+        raise AccountError("username %(value)s already exists", value=data.username)
+    if not data.display_name:
+        raise AccountError("display_name is empty")
+    if data.role not in ROLES:
+        raise AccountError("role %(value)s is not one of %(roles)s", value=data.role, roles=", ".join(ROLES))
+    if data.department and department_by_name(data.department) is None:
+        raise AccountError("unknown department %(value)s", value=data.department)
+    unknown = set(data.positions) - set(positions_by_name(data.positions))
+    if unknown:
+        raise AccountError("unknown position(s): %(value)s", value=", ".join(sorted(unknown)))
+    if data.password and len(data.password) < MIN_PASSWORD:
+        raise AccountError("password must have at least %(n)s characters", n=MIN_PASSWORD)
+
+
+def create_user(data: UserData, actor=None) -> tuple[User, str]:
+    """Create one user (the caller commits). Returns the user and the password it got."""
+    check(data)
+    password = data.password or secrets.token_urlsafe(9)
+    user = User(
+        username=data.username,
+        display_name=data.display_name,
+        email=data.email,
+        role=data.role,
+        start_date=data.start_date,
+        department=department_by_name(data.department) if data.department else None,
+        positions=list(positions_by_name(data.positions).values()),
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user.create", f"user:{user.username}", {"role": user.role, "department": data.department}, actor=actor)
+    return user, password
+
+
+def import_csv(text: str, actor=None) -> list[tuple[User, str]]:
+    """All-or-nothing import. Every bad row is reported as 'line N: reason' before anything is written."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = {"username", "display_name"} - set(reader.fieldnames or [])
+    if missing:
+        raise AccountError("line 1: missing column(s): %(value)s", value=", ".join(sorted(missing)))
+    rows, errors, seen = [], [], set()
+    for row in reader:
+        line = reader.line_num
+        try:
+            data = UserData(
+                username=(row.get("username") or "").strip(),
+                display_name=(row.get("display_name") or "").strip(),
+                email=(row.get("email") or "").strip(),
+                department=(row.get("department") or "").strip(),
+                positions=split_positions(row.get("positions") or ""),
+                role=(row.get("role") or "staff").strip() or "staff",
+                start_date=parse_date(row.get("start_date") or ""),
+                password=(row.get("password") or "").strip(),
+            )
+            check(data, existing=seen)
+            seen.add(data.username.lower())
+            rows.append(data)
+        except AccountError as e:
+            errors.append(f"line {line}: {e}")
+    if errors:
+        raise AccountError("%(errors)s", errors="\n".join(errors))
+    if not rows:
+        raise AccountError("line 2: the file has no users")
+    return [create_user(data, actor=actor) for data in rows]
+
+
+def authenticate(username: str, password: str) -> User:
+    """Return the user or raise AccountError; every failure is audited with its reason."""
+    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").strip().lower()))
+    if user is None or not user.check_password(password or ""):
+        audit.record("login.failed", f"user:{(username or '').strip()[:64]}",
+                     {"reason": "unknown user" if user is None else "wrong password"})
+        raise AccountError("Wrong username or password.")
+    if not user.active:
+        audit.record("login.failed", f"user:{user.username}", {"reason": "deactivated"})
+        raise AccountError("This account has been deactivated. Ask an administrator.")
+    return user
+
+
+def sign_in(user: User) -> None:
+    login_user(user)
+    audit.record("login", f"user:{user.username}", actor=user)
+
+
+def change_password(user: User, current: str, new: str, confirm: str) -> None:
+    if not user.check_password(current):
+        audit.record("password.change_failed", f"user:{user.username}", actor=user)
+        raise AccountError("The current password is wrong.")
+    if len(new) < MIN_PASSWORD:
+        raise AccountError("The new password needs at least %(n)s characters.", n=MIN_PASSWORD)
+    if new != confirm:
+        raise AccountError("The two new passwords differ.")
+    user.set_password(new)
+    user.end_sessions()  # every other session ends; this one is renewed by the caller
+    audit.record("password.change", f"user:{user.username}", actor=user)
+
+
+def update_user(user: User, actor: User, department: str, positions, role: str, active: bool) -> None:
+    """Admin edit. An admin cannot lock themselves out."""
+    if user.id == actor.id and (role != "admin" or not active):
+        raise AccountError("You cannot remove your own admin role or deactivate yourself.")
+    if role not in ROLES:
+        raise AccountError("role %(value)s is not one of %(roles)s", value=role, roles=", ".join(ROLES))
+    dept = department_by_name(department) if department else None
+    if department and dept is None:
+        raise AccountError("unknown department %(value)s", value=department)
+    found = positions_by_name(positions)
+    before = {"department": user.department.name if user.department else "", "positions": user.position_names,
+              "role": user.role, "active": user.active}
+    user.department, user.positions, user.role = dept, list(found.values()), role
+    if user.active and not active:
+        user.end_sessions()
+    user.active = active
+    after = {"department": department, "positions": user.position_names, "role": role, "active": active}
+    if before != after:
+        audit.record("user.update", f"user:{user.username}", {"before": before, "after": after}, actor=actor)
+
+
+def filter_users(q: str = "", department: str = "", role: str = "", active: str = "") -> list[User]:
+    stmt = sa.select(User).order_by(User.username)
+    if q:
+        like = f"%{q.strip()}%"
+        stmt = stmt.where(sa.or_(User.username.ilike(like), User.display_name.ilike(like), User.email.ilike(like)))
+    if department:
+        dept = department_by_name(department)
+        stmt = stmt.where(User.department_id == (dept.id if dept else -1))
+    if role in ROLES:
+        stmt = stmt.where(User.role == role)
+    if active in ("1", "0"):
+        stmt = stmt.where(User.active == (active == "1"))
+    return list(db.session.scalars(stmt))

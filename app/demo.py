@@ -1,0 +1,72 @@
+"""`flask demo load`: the demo organisation, SOPs (with earlier revisions) and users. Idempotent."""
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.auth.models import User
+from app.auth.service import UserData, create_user
+from app.extensions import db
+from app.sops.sync import sync
+
+ROOT = Path(__file__).resolve().parent.parent
+HISTORY = ROOT / "demo" / "history"
+PASSWORD = "demo-2026"
+USERS = [
+    # username, name, department, positions, role
+    ("admin", "王磊", "IT支持部", ("系统管理员",), "admin"),
+    ("fo.manager", "陈静", "前厅部", ("前厅经理",), "manager"),
+    ("it.manager", "刘洋", "IT支持部", ("IT主管",), "manager"),
+    ("cs.manager", "赵敏", "客服中心", ("客服主管",), "manager"),
+    ("fin.manager", "孙莉", "财务部", ("财务经理",), "manager"),
+    ("fo.staff", "李娜", "前厅部", ("前台接待",), "staff"),
+    ("fo.night", "周强", "前厅部", ("夜审员",), "staff"),
+    ("it.hotline", "吴昊", "IT支持部", ("热线工程师",), "staff"),
+    ("cs.agent", "郑洁", "客服中心", ("客服专员",), "staff"),
+    ("newhire", "林晓", "前厅部", ("前台接待",), "staff"),
+]
+
+cli = AppGroup("demo", help="Demo content and users.")
+
+
+def load_history() -> None:
+    """Earlier revisions come first: the content tree with demo/history laid over it is synced once."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "sops"
+        shutil.copytree(current_app.config["SOP_DIR"], tree)
+        for old in HISTORY.rglob("*.md"):
+            shutil.copy(old, tree / old.relative_to(HISTORY))
+        sync(tree)
+
+
+def load_users() -> list[str]:
+    lines = []
+    for username, name, dept, positions, role in USERS:
+        if db.session.scalar(sa.select(User.id).where(User.username == username)):
+            lines.append(f"  {username:<12} (exists)")
+            continue
+        start = date.today() if username == "newhire" else date(2024, 3, 1)
+        create_user(UserData(username, name, f"{username}@yunqi-hotels.example", dept, positions, role, start, PASSWORD))
+        lines.append(f"  {username:<12} {PASSWORD}   {role:<8} {dept} {'、'.join(positions)} {name}")
+    return lines
+
+
+@cli.command("load")
+def load_command():
+    """Load the demo SOPs (with earlier revisions) and the demo users, printing their credentials."""
+    first = db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+    if first and HISTORY.is_dir():
+        load_history()
+    report = sync()
+    lines = load_users()
+    db.session.commit()
+    for line in report.lines():
+        click.echo(line)
+    click.echo("Demo users (username / password / role):")
+    for line in lines:
+        click.echo(line)

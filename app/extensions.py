@@ -1,0 +1,72 @@
+"""Flask extensions, created here and bound to the app in create_app()."""
+from flask import request
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from htmx_flask import Htmx
+from sqlalchemy import MetaData, event
+from sqlalchemy.orm import DeclarativeBase
+
+# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate(render_as_batch=True)
+login_manager = LoginManager()
+csrf = CSRFProtect()
+htmx = Htmx()
+limiter = Limiter(key_func=get_remote_address)
+babel = Babel()
+
+LOCALES = ("zh", "en")
+
+
+def select_locale() -> str:
+    """The user's saved language, else the language cookie, else Chinese."""
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    lang = request.cookies.get("lang")
+    return lang if lang in LOCALES else "zh"
+
+
+def configure_sqlite(engine) -> None:
+    """WAL, a busy timeout and foreign keys; writes begin with BEGIN IMMEDIATE.
+
+    pysqlite's own transaction handling is turned off so that we emit BEGIN ourselves:
+    a write transaction that starts deferred and later upgrades is what produces
+    "database is locked" under concurrency, so anything that is not a GET starts immediate.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        from flask import has_request_context
+
+        reading = has_request_context() and request.method in ("GET", "HEAD")
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

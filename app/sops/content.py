@@ -1,0 +1,186 @@
+"""Reading one SOP file: front matter schema and validation. Every problem carries a line number."""
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
+ATTACHMENT_TYPES = {".xlsx", ".xls", ".docx", ".doc", ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".csv", ".txt"}
+FIELDS = {
+    "id", "title", "department", "departments", "positions", "tags", "version", "effective", "review_by",
+    "owner", "requires_ack", "ack_within_days", "change", "attachments",
+}
+
+
+class ContentError(ValueError):
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+@dataclass
+class SopFile:
+    path: str  # relative to SOP_DIR, posix
+    meta: dict
+    body: str
+    content_hash: str
+    body_line: int  # line where the body starts, for messages
+    key_lines: dict = field(default_factory=dict)
+
+    @property
+    def code(self) -> str:
+        return self.meta["id"]
+
+    def meta_date(self, key: str) -> date | None:
+        value = self.meta.get(key)
+        return date.fromisoformat(value) if value else None
+
+
+def split_front_matter(text: str) -> tuple[str, str, int]:
+    """Return (front matter, body, body's first line)."""
+    if not text.startswith("---"):
+        raise ContentError(1, "no front matter: the file must start with a line '---'")
+    lines = text.split("\n")
+    if lines[0].strip() != "---":
+        raise ContentError(1, "the first line must be exactly '---'")
+    for n, line in enumerate(lines[1:], start=2):
+        if line.strip() == "---":
+            return "\n".join(lines[1 : n - 1]), "\n".join(lines[n:]), n + 1
+    raise ContentError(1, "front matter is not closed by a line '---'")
+
+
+def decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ContentError(line, f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+
+
+def as_list(meta: dict, key: str, line: int) -> list[str]:
+    value = meta.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) and str(v).strip() for v in value):
+        raise ContentError(line, f"{key} must be a list of names, e.g. {key}: [a, b]")
+    return [str(v).strip() for v in value]
+
+
+def as_date(meta: dict, key: str, line: int, required: bool) -> date | None:
+    value = meta.get(key)
+    if value is None and not required:
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ContentError(line, f"{key} must be a date YYYY-MM-DD, got {value!r}")
+
+
+def validate(meta, key_lines: dict, folder: Path, departments: set[str], positions: set[str]) -> dict:
+    """Check the front matter; return it normalised. `folder` is the SOP file's folder (for attachments)."""
+    if not isinstance(meta, dict):
+        raise ContentError(2, "front matter must be a mapping of 'key: value' lines")
+    at = lambda key: key_lines.get(key, 2)  # noqa: E731
+    for key in meta:
+        if key not in FIELDS:
+            raise ContentError(at(key), f"unknown field {key!r} (known: {', '.join(sorted(FIELDS))})")
+    for key in ("id", "title", "department", "version", "effective"):
+        if meta.get(key) in (None, ""):
+            raise ContentError(at(key), f"missing required field {key!r}")
+    code = str(meta["id"]).strip()
+    if not ID_RE.match(code):
+        raise ContentError(at("id"), f"id {code!r} must look like FO-NA-001 (capital letters/digits joined by '-')")
+    if not isinstance(meta["version"], str):
+        raise ContentError(at("version"), f'version must be quoted text, e.g. version: "{meta["version"]}"')
+    title = str(meta["title"]).strip()
+    if len(title) > 200:
+        raise ContentError(at("title"), "title is longer than 200 characters")
+    if meta["department"] not in departments:
+        raise ContentError(at("department"), f"unknown department {meta['department']!r} (see content/org.yaml)")
+    depts = as_list(meta, "departments", at("departments"))
+    for d in depts:
+        if d not in departments:
+            raise ContentError(at("departments"), f"unknown department {d!r} (see content/org.yaml)")
+    pos = as_list(meta, "positions", at("positions"))
+    for p in pos:
+        if p not in positions:
+            raise ContentError(at("positions"), f"unknown position {p!r} (see content/org.yaml)")
+    effective = as_date(meta, "effective", at("effective"), True)
+    review_by = as_date(meta, "review_by", at("review_by"), False)
+    if review_by and review_by <= effective:
+        raise ContentError(at("review_by"), f"review_by {review_by} must be after effective {effective}")
+    change = meta.get("change", "material")
+    if change not in ("material", "minor"):
+        raise ContentError(at("change"), f"change must be 'material' or 'minor', got {change!r}")
+    requires_ack = meta.get("requires_ack", False)
+    if not isinstance(requires_ack, bool):
+        raise ContentError(at("requires_ack"), "requires_ack must be true or false")
+    days = meta.get("ack_within_days", 7)
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
+        raise ContentError(at("ack_within_days"), "ack_within_days must be a whole number of days from 0 to 365")
+    attachments = as_list(meta, "attachments", at("attachments"))
+    for name in attachments:
+        check_attachment(folder, name, at("attachments"))
+    return {
+        "id": code, "title": title, "department": meta["department"], "departments": depts, "positions": pos,
+        "tags": as_list(meta, "tags", at("tags")), "version": meta["version"].strip(),
+        "effective": effective.isoformat(), "review_by": review_by.isoformat() if review_by else None,
+        "owner": str(meta.get("owner") or "").strip(), "requires_ack": requires_ack, "ack_within_days": days,
+        "change": change, "attachments": attachments,
+    }
+
+
+def check_attachment(folder: Path, name: str, line: int) -> Path:
+    """An attachment sits beside its SOP (or below it); '..' and absolute paths are refused."""
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or "\\" in name or ":" in name:
+        raise ContentError(line, f"attachment {name!r} must be a file beside the SOP (no '..', no absolute path)")
+    if pure.suffix.lower() not in ATTACHMENT_TYPES:
+        raise ContentError(line, f"attachment {name!r} has a type the portal does not serve")
+    path = (folder / pure).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise ContentError(line, f"attachment {name!r} points outside the SOP's folder")
+    if not path.is_file():
+        raise ContentError(line, f"attachment {name!r} is missing")
+    return path
+
+
+def key_lines_of(front: str) -> dict[str, int]:
+    lines = {}
+    for n, line in enumerate(front.split("\n"), start=2):
+        m = re.match(r"^([A-Za-z_][\w-]*)\s*:", line)
+        if m and m.group(1) not in lines:
+            lines[m.group(1)] = n
+    return lines
+
+
+def read_sop(path: Path, root: Path, departments: set[str], positions: set[str], max_bytes: int) -> SopFile:
+    """Read and validate one file; raise ContentError(line, reason)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ContentError(1, f"file is {size / 1048576:.1f} MB; the limit is {max_bytes / 1048576:.1f} MB")
+    raw = path.read_bytes()
+    text = decode(raw).replace("\r\n", "\n")
+    front, body, body_line = split_front_matter(text)
+    try:
+        meta = yaml.safe_load(front)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 2 if mark else 2
+        reason = getattr(e, "problem", None) or str(e).split("\n")[0]
+        raise ContentError(line, f"front matter is not valid YAML: {reason}") from None
+    key_lines = key_lines_of(front)
+    meta = validate(meta, key_lines, path.parent, departments, positions)
+    if not body.strip():
+        raise ContentError(body_line, "the SOP has no text below its front matter")
+    return SopFile(
+        path=path.relative_to(root).as_posix(), meta=meta, body=body, body_line=body_line,
+        content_hash=hashlib.sha256(raw).hexdigest(), key_lines=key_lines,
+    )

@@ -1,0 +1,78 @@
+"""An SOP and its revisions. Text comes from files; each distinct content hash is one revision."""
+import json
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.org import Department
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Sop(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(64), unique=True)  # FO-NA-001, from front matter `id`
+    path: Mapped[str] = mapped_column(sa.String(512))  # relative to SOP_DIR, where it was last seen
+    title: Mapped[str] = mapped_column(sa.String(200))
+    department_id: Mapped[int] = mapped_column(sa.ForeignKey("department.id"))
+    department: Mapped[Department] = relationship()
+    tags: Mapped[str] = mapped_column(sa.String(1000), default="")  # "|tag|tag|" of the current revision
+    current_revision_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sop_revision.id", use_alter=True, name="fk_sop_current_revision_id_sop_revision")
+    )
+    current: Mapped["SopRevision | None"] = relationship(foreign_keys=[current_revision_id], post_update=True)
+    retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revisions: Mapped[list["SopRevision"]] = relationship(
+        back_populates="sop", foreign_keys="SopRevision.sop_id", order_by="SopRevision.number.desc()"
+    )
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [t for t in self.tags.split("|") if t]
+
+
+class SopRevision(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_id: Mapped[int] = mapped_column(sa.ForeignKey("sop.id"), index=True)
+    sop: Mapped[Sop] = relationship(back_populates="revisions", foreign_keys=[sop_id])
+    number: Mapped[int]  # 1, 2, 3… in the order the portal first saw them
+    content_hash: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the whole file (front matter + body)
+    source_path: Mapped[str] = mapped_column(sa.String(512))
+    markdown: Mapped[str] = mapped_column(sa.Text)  # the body, without front matter
+    meta_json: Mapped[str] = mapped_column(sa.Text)  # the validated front matter
+    title: Mapped[str] = mapped_column(sa.String(200))
+    version: Mapped[str] = mapped_column(sa.String(32))
+    effective: Mapped[date]
+    review_by: Mapped[date | None]
+    change: Mapped[str] = mapped_column(sa.String(16))  # material | minor
+    # Rendering is cached here, once per revision; `renderer` says which renderer made it.
+    html: Mapped[str] = mapped_column(sa.Text)
+    toc_json: Mapped[str] = mapped_column(sa.Text)
+    has_diagram: Mapped[bool] = mapped_column(default=False)
+    renderer: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        sa.UniqueConstraint("sop_id", "content_hash"),  # two syncs at once cannot add the same text twice
+        sa.UniqueConstraint("sop_id", "number"),
+        sa.CheckConstraint("change IN ('material', 'minor')", name="change"),
+    )
+
+    @property
+    def meta(self) -> dict:
+        return json.loads(self.meta_json)
+
+    @property
+    def toc(self) -> list[dict]:
+        return json.loads(self.toc_json)
+
+    @property
+    def attachments(self) -> list[str]:
+        return self.meta.get("attachments", [])
+
+    def review_overdue(self, today: date) -> bool:
+        return self.review_by is not None and self.review_by < today

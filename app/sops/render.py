@@ -1,0 +1,71 @@
+"""Markdown → sanitised HTML, once per revision. Mermaid fences become diagrams drawn in the browser."""
+import markdown
+import nh3
+from pymdownx.slugs import slugify
+from pymdownx.superfences import fence_div_format
+
+RENDERER = 1  # bump when the output changes; sync re-renders older revisions
+
+EXTENSIONS = [
+    "tables", "footnotes", "admonition", "toc", "sane_lists", "pymdownx.details", "pymdownx.superfences",
+    "pymdownx.tasklist", "pymdownx.tilde", "pymdownx.mark",
+]
+CONFIG = {
+    "toc": {"slugify": slugify(case="lower"), "toc_depth": "2-3", "permalink": False},
+    "tables": {"use_align_attribute": True},
+    "pymdownx.superfences": {
+        "custom_fences": [{"name": "mermaid", "class": "mermaid", "format": fence_div_format}],
+    },
+    "pymdownx.tasklist": {"custom_checkbox": False},
+}
+
+TAGS = (nh3.ALLOWED_TAGS - {"map", "area"}) | {"input", "details", "summary"}
+ATTRIBUTES = {
+    **{tag: {"id"} for tag in ("h1", "h2", "h3", "h4", "h5", "h6", "li", "sup", "div")},
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"align", "colspan", "rowspan"},
+    "th": {"align", "colspan", "rowspan"},
+    "ol": {"start"},
+    "input": {"checked", "disabled"},
+    "details": {"open"},
+}
+CLASSES = {
+    "div": {"admonition", "note", "warning", "tip", "danger", "important", "caution", "mermaid", "footnote"},
+    "p": {"admonition-title"},
+    "ul": {"task-list"},
+    "li": {"task-list-item"},
+    "a": {"footnote-ref", "footnote-backref"},
+    "details": {"note", "warning", "tip"},
+    "code": None,
+}
+
+
+def sanitise(html: str) -> str:
+    """Only listed tags/attributes survive: no hx-*, no on*, no javascript:/data: URLs, no style."""
+    return nh3.clean(
+        html,
+        tags=TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=ATTRIBUTES,
+        tag_attribute_values={"input": {"type": {"checkbox"}}},
+        allowed_classes={k: v for k, v in CLASSES.items() if v},
+        url_schemes={"http", "https", "mailto", "tel"},
+        link_rel="noopener noreferrer",
+    )
+
+
+def render_markdown(text: str) -> tuple[str, list[dict], bool]:
+    """Return (safe HTML, table of contents, whether it has a diagram)."""
+    md = markdown.Markdown(extensions=EXTENSIONS, extension_configs=CONFIG)
+    html = sanitise(md.convert(text))
+    toc = [{"level": t["level"], "id": t["id"], "name": t["name"]} for t in flatten(md.toc_tokens)]
+    return html, toc, 'class="mermaid"' in html
+
+
+def flatten(tokens: list[dict]) -> list[dict]:
+    out = []
+    for t in tokens:
+        out.append(t)
+        out.extend(flatten(t.get("children", [])))
+    return out

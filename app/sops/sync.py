@@ -1,0 +1,145 @@
+"""`flask sops sync`: files → SOPs and revisions. Idempotent; a bad file is reported and skipped."""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.org import Department, Position, sync_org
+from app.sops.content import ContentError, SopFile, read_sop
+from app.sops.models import Sop, SopRevision, utcnow
+from app.sops.render import RENDERER, render_markdown
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)  # new SOPs
+    revised: list[str] = field(default_factory=list)  # SOPs with a new current revision
+    retired: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)  # "path:line: reason"
+
+    def lines(self) -> list[str]:
+        return [
+            *self.errors,
+            f"{len(self.created)} new, {len(self.revised)} revised, {len(self.retired)} retired, "
+            f"{self.unchanged} unchanged, {len(self.errors)} skipped with errors",
+        ]
+
+
+def shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def read_all(root: Path, report: SyncReport) -> tuple[list[SopFile], set[str]]:
+    """Read every *.md under root. Returns the valid files and the paths of invalid ones."""
+    departments = set(db.session.scalars(sa.select(Department.name)))
+    positions = set(db.session.scalars(sa.select(Position.name)))
+    max_bytes = current_app.config["SOP_MAX_BYTES"]
+    known_paths = dict(db.session.execute(sa.select(Sop.code, Sop.path)).all())
+    valid, invalid, by_code = [], set(), {}
+    for path in sorted(root.rglob("*.md")):
+        rel = path.relative_to(root).as_posix()
+        try:
+            doc = read_sop(path, root, departments, positions, max_bytes)
+        except ContentError as e:
+            report.errors.append(f"{shown(path)}:{e.line}: {e.reason}")
+            invalid.add(rel)
+            continue
+        other = by_code.get(doc.code)
+        if other is not None:
+            # The file the portal already knows keeps the id; the other one is reported.
+            keep, drop = (doc, other) if known_paths.get(doc.code) == doc.path else (other, doc)
+            report.errors.append(
+                f"{shown(root / drop.path)}:{drop.key_lines.get('id', 2)}: duplicate id {doc.code!r}, already used by {keep.path}"
+            )
+            invalid.add(drop.path)
+            if keep is doc:
+                valid[valid.index(other)] = by_code[doc.code] = doc
+            continue
+        by_code[doc.code] = doc
+        valid.append(doc)
+    return valid, invalid
+
+
+def add_revision(sop: Sop, doc: SopFile) -> SopRevision:
+    """Insert a revision for doc, or return the existing one with the same hash (another sync's, or a revert)."""
+    existing = db.session.scalar(
+        sa.select(SopRevision).where(SopRevision.sop_id == sop.id, SopRevision.content_hash == doc.content_hash)
+    )
+    if existing:
+        return existing
+    html, toc, diagram = render_markdown(doc.body)
+    number = (db.session.scalar(sa.select(sa.func.max(SopRevision.number)).where(SopRevision.sop_id == sop.id)) or 0) + 1
+    rev = SopRevision(
+        sop_id=sop.id, number=number, content_hash=doc.content_hash, source_path=doc.path, markdown=doc.body,
+        meta_json=json.dumps(doc.meta, ensure_ascii=False), title=doc.meta["title"], version=doc.meta["version"],
+        effective=doc.meta_date("effective"), review_by=doc.meta_date("review_by"), change=doc.meta["change"],
+        html=html, toc_json=json.dumps(toc, ensure_ascii=False), has_diagram=diagram, renderer=RENDERER,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(rev)
+    except IntegrityError:  # a concurrent sync inserted the same text first: use theirs
+        return db.session.scalar(
+            sa.select(SopRevision).where(SopRevision.sop_id == sop.id, SopRevision.content_hash == doc.content_hash)
+        )
+    return rev
+
+
+def apply(doc: SopFile, sop: Sop | None, departments: dict[str, Department], report: SyncReport) -> None:
+    if sop is None:
+        sop = Sop(code=doc.code, path=doc.path, title=doc.meta["title"], department=departments[doc.meta["department"]])
+        try:
+            with db.session.begin_nested():
+                db.session.add(sop)
+        except IntegrityError:
+            sop = db.session.scalar(sa.select(Sop).where(Sop.code == doc.code))
+        report.created.append(doc.code)
+    elif sop.current is not None and sop.current.content_hash == doc.content_hash and sop.retired_at is None \
+            and sop.path == doc.path:
+        report.unchanged += 1
+        return
+    elif doc.code not in report.created and (sop.current is None or sop.current.content_hash != doc.content_hash):
+        report.revised.append(doc.code)
+    rev = add_revision(sop, doc)
+    sop.current_revision_id, sop.current = rev.id, rev
+    sop.path, sop.title, sop.retired_at = doc.path, doc.meta["title"], None
+    sop.department = departments[doc.meta["department"]]
+    sop.tags = "|" + "|".join(doc.meta["tags"]) + "|" if doc.meta["tags"] else ""
+
+
+def rerender_stale() -> int:
+    """Revisions rendered by an older renderer are rendered again (text and hash stay the same)."""
+    stale = list(db.session.scalars(sa.select(SopRevision).where(SopRevision.renderer < RENDERER)))
+    for rev in stale:
+        rev.html, toc, rev.has_diagram = render_markdown(rev.markdown)
+        rev.toc_json, rev.renderer = json.dumps(toc, ensure_ascii=False), RENDERER
+    return len(stale)
+
+
+def sync(root: Path | None = None) -> SyncReport:
+    """Bring the database in line with the files under root (default SOP_DIR). The caller commits."""
+    root = Path(root or current_app.config["SOP_DIR"])
+    report = SyncReport()
+    sync_org()
+    valid, invalid = read_all(root, report)
+    departments = {d.name: d for d in db.session.scalars(sa.select(Department))}
+    sops = {s.code: s for s in db.session.scalars(sa.select(Sop).options(sa.orm.selectinload(Sop.current)))}
+    for doc in valid:
+        apply(doc, sops.get(doc.code), departments, report)
+    seen = {doc.code for doc in valid}
+    for sop in sops.values():
+        # A file that is still there but invalid keeps its SOP alive with the last good revision.
+        if sop.code not in seen and sop.path not in invalid and sop.retired_at is None:
+            sop.retired_at = utcnow()
+            report.retired.append(sop.code)
+    rerender_stale()
+    db.session.flush()
+    return report

@@ -1,0 +1,69 @@
+"""Home, library, SOP page, revision diff and attachments."""
+from datetime import date
+
+from flask import render_template, request, send_file
+
+from app.access import allow
+from app.sops import bp
+from app.sops.diff import meta_diff, table_diff, text_diff
+from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
+                              review_overdue)
+from app.htmx import render
+
+
+@bp.get("/healthz")
+@allow("public")
+def healthz():
+    """Liveness probe; also the trivial endpoint the page benchmark compares against."""
+    return "ok"
+
+
+@bp.get("/")
+@allow("staff")
+def home():
+    """Start page: recent changes and SOPs due for review."""
+    return render_template("sops/home.html", recent=recent_revisions(), overdue=review_overdue(date.today()),
+                           groups=library())
+
+
+@bp.get("/sops/")
+@allow("staff")
+def index():
+    """The library grouped by department; tag and department filters are plain links that htmx enhances."""
+    args = {"tag": request.args.get("tag", ""), "department": request.args.get("department", ""),
+            "retired": request.args.get("retired") == "1"}
+    return render("sops/library.html", "sops/_library.html", groups=library(**args), tags=all_tags(), args=args)
+
+
+@bp.get("/sops/<code>")
+@allow("staff")
+def show(code: str):
+    """One SOP at its current (or a chosen) revision, rendered from the per-revision cache."""
+    sop = get_sop(code)
+    rev = get_revision(sop, request.args.get("rev", type=int))
+    return render_template("sops/show.html", sop=sop, rev=rev, revisions=history(sop), today=date.today())
+
+
+@bp.get("/sops/<code>/diff")
+@allow("staff")
+def diff(code: str):
+    """Differences between two revisions (default: the previous and the current one)."""
+    sop = get_sop(code)
+    revisions = history(sop)
+    new = get_revision(sop, request.args.get("to", type=int))
+    default_old = next((r.number for r in revisions if r.number < new.number), new.number)
+    old = get_revision(sop, request.args.get("from", type=int) or default_old)
+    return render_template(
+        "sops/diff.html", sop=sop, old=old, new=new, revisions=revisions, meta=meta_diff(old.meta, new.meta),
+        hunks=text_diff(old.markdown, new.markdown), tables=table_diff(old.markdown, new.markdown),
+    )
+
+
+@bp.get("/sops/<code>/files/<path:name>")
+@allow("staff")
+def attachment(code: str, name: str):
+    """An attachment listed by the revision, always as a download (never rendered inline)."""
+    sop = get_sop(code)
+    rev = get_revision(sop, request.args.get("rev", type=int))
+    path = attachment_path(rev, name)
+    return send_file(path, as_attachment=True, download_name=path.name, max_age=0)

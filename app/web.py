@@ -1,0 +1,69 @@
+"""Cross-cutting HTTP behaviour: security headers, error pages, expired forms, language."""
+from flask import Flask, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+
+from app.htmx import is_htmx, notify
+
+CSP = (
+    "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'; img-src 'self' data:; "
+    # mermaid draws with inline styles; scripts stay strict.
+    "style-src 'self' 'unsafe-inline'"
+)
+
+ERRORS = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "Your role does not give access to this page."),
+    404: ("Not found", "There is no such page. It may have been moved or retired."),
+    413: ("Too large", "The upload is larger than the portal accepts."),
+    429: ("Too many attempts", "Too many attempts in a short time. Wait a minute and try again."),
+    500: ("Something went wrong", "The error has been logged. Please try again later."),
+}
+
+
+def security_headers(resp):
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    if request.path.startswith("/static/vendor/"):
+        resp.cache_control.max_age = 7 * 24 * 3600
+        resp.cache_control.public = True
+    return resp
+
+
+def error_page(code: int, detail: str | None = None):
+    title, text = ERRORS.get(code, ERRORS[500])
+    body = render_template("errors/_message.html", code=code, title=_(title), text=detail or _(text))
+    if is_htmx():
+        return notify(body, code)
+    return make_response(render_template("errors/error.html", code=code, title=_(title), text=detail or _(text)), code)
+
+
+def csrf_error(e: CSRFError):
+    """A stale page (expired token) gets told to refresh; on htmx the page refreshes itself."""
+    message = _("This page has expired (its security token is no longer valid). Refresh the page and try again.")
+    if is_htmx():
+        flash(message, "error")
+        resp = make_response("", 400)
+        resp.headers["HX-Refresh"] = "true"
+        return resp
+    return error_page(400, message)
+
+
+ROLE_LABELS = {"staff": _l("Staff"), "manager": _l("Manager"), "admin": _l("Administrator")}
+
+
+def template_globals() -> dict:
+    return {"locale": str(get_locale() or "zh"), "role_label": lambda role: ROLE_LABELS.get(role, role)}
+
+
+def init_app(app: Flask) -> None:
+    app.context_processor(template_globals)
+    app.after_request(security_headers)
+    app.register_error_handler(CSRFError, csrf_error)
+    for code in ERRORS:
+        app.register_error_handler(code, lambda e, code=code: error_page(code, getattr(e, "description_override", None)))

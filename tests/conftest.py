@@ -1,0 +1,152 @@
+"""Fixtures: each test gets its own database, copied from a migrated template (SQLite file copy,
+or CREATE DATABASE … TEMPLATE on PostgreSQL when SOP_TEST_DATABASE_URL is set)."""
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from app import create_app, database_url
+from app.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("SOP_TEST_DATABASE_URL")
+BASE = {"TESTING": True, "SECRET_KEY": "test", "RATELIMIT_ENABLED": False, "SERVER_NAME": None}
+
+
+def pg_admin():
+    url = sa.engine.make_url(database_url(PG_URL))
+    conn = psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database, autocommit=True)
+    return url, conn
+
+
+def new_database(template: str | None, tmp: Path) -> str:
+    if PG_URL:
+        url, conn = pg_admin()
+        name = f"sop_t_{uuid.uuid4().hex[:10]}"
+        with conn:
+            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return url.set(database=name).render_as_string(hide_password=False)
+    path = tmp / "portal.db"
+    if template:
+        shutil.copy(template, path)
+    return f"sqlite:///{path}"
+
+
+def drop_database(uri: str) -> None:
+    if PG_URL:
+        url, conn = pg_admin()
+        with conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(uri).database}" WITH (FORCE)')
+
+
+def build_template(tmp: Path, demo: bool) -> str:
+    uri = new_database(None, tmp)
+    os.environ["SOP_INSTANCE_DIR"] = str(tmp / "instance")
+    app = create_app({**BASE, "SQLALCHEMY_DATABASE_URI": uri})
+    with app.app_context():
+        upgrade()
+        if demo:
+            from app import demo as demo_mod
+            demo_mod.load_history()
+            demo_mod.sync()
+            demo_mod.load_users()
+            db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return sa.engine.make_url(uri).database if PG_URL else str(tmp / "portal.db")
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    made = {"empty": build_template(tmp_path_factory.mktemp("empty"), demo=False),
+            "demo": build_template(tmp_path_factory.mktemp("demo"), demo=True)}
+    yield made
+    if PG_URL:
+        _url, conn = pg_admin()
+        with conn:
+            for name in made.values():
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_app(templates, tmp_path, kind="demo", **config):
+    uri = new_database(templates[kind], tmp_path)
+    (tmp_path / "instance").mkdir(exist_ok=True)
+    os.environ["SOP_INSTANCE_DIR"] = str(tmp_path / "instance")
+    app = create_app({**BASE, "SQLALCHEMY_DATABASE_URI": uri, **config})
+    return app, uri
+
+
+@pytest.fixture
+def app(templates, tmp_path):
+    """An app over the demo content and demo users (password demo-2026)."""
+    app, uri = make_app(templates, tmp_path)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    drop_database(uri)
+
+
+@pytest.fixture
+def empty_app(templates, tmp_path):
+    """An app over a migrated but empty database."""
+    app, uri = make_app(templates, tmp_path, kind="empty")
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+    drop_database(uri)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
+
+
+class Auth:
+    """Log in through the real form (with its CSRF token), and fetch tokens for later POSTs."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def token(self, url: str = "/login") -> str:
+        html = self.client.get(url).get_data(as_text=True)
+        m = TOKEN.search(html)
+        assert m, f"no CSRF token on {url}"
+        return m.group(1) or m.group(2)
+
+    def login(self, username: str = "admin", password: str = "demo-2026"):
+        return self.client.post("/login", data={"username": username, "password": password,
+                                                "csrf_token": self.token("/login")})
+
+    def post(self, url: str, data: dict | None = None, token_from: str = "/", **kw):
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.token(token_from))
+        return self.client.post(url, data=data, **kw)
+
+    def logout(self):
+        return self.post("/logout")
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
+
+
+HX = {"HX-Request": "true"}
+HX_RESTORE = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+HX_BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}

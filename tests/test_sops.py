@@ -1,0 +1,320 @@
+"""SOP content: sync, validation, rendering, pages, diff and attachments."""
+import shutil
+from html.parser import HTMLParser
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.sops import sync as sync_mod
+from app.sops.models import Sop, SopRevision
+from app.sops.sync import sync
+from tests.conftest import HX, HX_BOOSTED, HX_RESTORE, ROOT
+
+FRONT = """---
+id: {id}
+title: 测试规程
+department: 前厅部
+tags: [测试]
+version: "1.0"
+effective: 2026-01-01
+review_by: 2027-01-01
+change: material
+---
+## 第一节
+
+正文。
+"""
+
+
+@pytest.fixture
+def content(empty_app, tmp_path):
+    """A private copy of the demo content, synced into an empty database."""
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    empty_app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    return root / "sops"
+
+
+def write(root: Path, rel: str, text: str | bytes) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def counts():
+    return (db.session.scalar(sa.select(sa.func.count()).select_from(Sop)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(SopRevision)))
+
+
+def test_sync_creates_revisions_and_second_run_changes_nothing(content):
+    first = sync()
+    db.session.commit()
+    n_sops, n_revs = counts()
+    assert len(first.created) == n_sops == n_revs >= 15 and not first.errors
+    again = sync()
+    db.session.commit()
+    assert again.created == again.revised == again.retired == [] and again.unchanged == n_sops
+    assert counts() == (n_sops, n_revs)
+
+
+def test_changed_file_makes_a_new_revision_and_revert_reuses_the_old_one(content):
+    sync(); db.session.commit()
+    path = content / "front-office" / "check-in.md"
+    original = path.read_text()
+    path.write_text(original.replace("## ", "## 修订后 ", 1))
+    report = sync(); db.session.commit()
+    sop = db.session.scalar(sa.select(Sop).where(Sop.code == "FO-CI-001"))
+    assert report.revised == ["FO-CI-001"] and sop.current.number == 2
+    path.write_text(original)
+    sync(); db.session.commit()
+    assert sop.current.number == 1 and len(sop.revisions) == 2
+
+
+BAD_FILES = {
+    "malformed": ("---\nid: FO-X-001\ntitle: [不闭合\n---\n正文\n", 3, "not valid YAML"),
+    "no front matter": ("## 只有正文\n", 1, "no front matter"),
+    "unknown change": (FRONT.format(id="FO-X-002").replace("change: material", "change: huge"), 9, "change must be"),
+    "dates in wrong order": (FRONT.format(id="FO-X-003").replace("review_by: 2027-01-01", "review_by: 2025-01-01"),
+                             8, "must be after effective"),
+    "unknown department": (FRONT.format(id="FO-X-004").replace("前厅部", "后厨部"), 4, "unknown department"),
+    "unquoted version": (FRONT.format(id="FO-X-005").replace('"1.0"', "1.0"), 6, "version must be quoted"),
+    "unknown field": (FRONT.format(id="FO-X-006").replace("tags:", "tagz:"), 5, "unknown field 'tagz'"),
+    "attachment outside": (FRONT.format(id="FO-X-007").replace("change: material", "change: material\nattachments: [../../org.yaml]"),
+                           10, "no '..'"),
+    "missing attachment": (FRONT.format(id="FO-X-008").replace("change: material", "change: material\nattachments: [表.xlsx]"),
+                           10, "is missing"),
+    "non-UTF-8": (FRONT.format(id="FO-X-009").encode("utf-8").replace("正文".encode(), "正文".encode("gbk")), 13, "not UTF-8"),
+    "5 MB": (FRONT.format(id="FO-X-010") + "很长的文字。" * 300_000, 1, "the limit is 1.0 MB"),
+    "empty body": (FRONT.format(id="FO-X-011").split("## 第一节")[0], 11, "no text below"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_bad_file_is_reported_with_line_and_skipped(content, case):
+    text, line, reason = BAD_FILES[case]
+    write(content, "front-office/zz-bad.md", text)
+    report = sync(); db.session.commit()
+    assert len(report.errors) == 1, report.errors
+    assert f"zz-bad.md:{line}: " in report.errors[0] and reason in report.errors[0]
+    assert len(report.created) >= 15  # everything else still loaded
+
+
+def test_duplicate_id_keeps_the_known_file_and_reports_the_other(content):
+    sync(); db.session.commit()
+    write(content, "finance/aa-copy.md", FRONT.format(id="FO-NA-001"))
+    report = sync(); db.session.commit()
+    assert len(report.errors) == 1 and "aa-copy.md:2: duplicate id 'FO-NA-001'" in report.errors[0]
+    sop = db.session.scalar(sa.select(Sop).where(Sop.code == "FO-NA-001"))
+    assert sop.path == "front-office/night-audit.md" and sop.current.title == "夜审操作规程"
+
+
+def test_removed_file_retires_without_deleting_revisions_and_returns(content):
+    sync(); db.session.commit()
+    path = content / "finance" / "petty-cash.md"
+    text = path.read_text()
+    path.unlink()
+    report = sync(); db.session.commit()
+    sop = db.session.scalar(sa.select(Sop).where(Sop.code == "FIN-PC-001"))
+    assert report.retired == ["FIN-PC-001"] and sop.retired_at is not None and len(sop.revisions) == 1
+    path.write_text(text)
+    sync(); db.session.commit()
+    assert sop.retired_at is None and len(sop.revisions) == 1
+
+
+def test_a_file_turned_invalid_keeps_its_sop_and_last_good_revision(content):
+    sync(); db.session.commit()
+    path = content / "finance" / "petty-cash.md"
+    path.write_text(path.read_text().replace("change: ", "change: bogus #", 1))
+    report = sync(); db.session.commit()
+    sop = db.session.scalar(sa.select(Sop).where(Sop.code == "FIN-PC-001"))
+    assert report.retired == [] and sop.retired_at is None and sop.current.number == 1 and report.errors
+
+
+def test_unique_constraint_refuses_a_duplicate_revision(content):
+    sync(); db.session.commit()
+    rev = db.session.scalar(sa.select(SopRevision).limit(1))
+    clone = SopRevision(**{c.key: getattr(rev, c.key) for c in SopRevision.__table__.columns if c.key not in ("id", "number")},
+                        number=99)
+    db.session.add(clone)
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_two_syncs_at_once_do_not_duplicate(content, empty_app):
+    """Two threads sync the same new content at the same time; each SOP ends with exactly one revision."""
+    barrier, errors = threading.Barrier(2), []
+
+    def run():
+        with empty_app.app_context():
+            try:
+                barrier.wait()
+                sync()
+                db.session.commit()
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    n_sops, n_revs = counts()
+    assert not errors and n_sops == n_revs >= 15
+    dupes = db.session.execute(sa.select(SopRevision.sop_id).group_by(SopRevision.sop_id, SopRevision.content_hash)
+                               .having(sa.func.count() > 1)).all()
+    assert dupes == []
+
+
+def test_revision_is_rendered_once_and_served_from_cache(client, auth, monkeypatch):
+    auth.login("fo.staff")
+
+    def boom(*a, **k):
+        raise AssertionError("rendered on request")
+
+    monkeypatch.setattr(sync_mod, "render_markdown", boom)
+    monkeypatch.setattr("app.sops.render.render_markdown", boom)
+    r = client.get("/sops/FO-NA-001")
+    assert r.status_code == 200 and "电话日结" in r.get_data(as_text=True)
+
+
+def test_rendering_features(app):
+    rev = db.session.scalar(sa.select(Sop).where(Sop.code == "FO-NA-001")).current
+    html = rev.html
+    assert "<table>" in html and "<th>步骤</th>" in html  # step table
+    assert 'class="admonition' in html  # 注意/警告
+    assert 'class="task-list"' in html and 'type="checkbox"' in html
+    assert 'class="footnote"' in html
+    assert '<div class="mermaid">' in html and rev.has_diagram
+    assert rev.toc and all(t["id"] for t in rev.toc)
+    assert f'id="{rev.toc[0]["id"]}"' in html
+
+
+HOSTILE = sorted((ROOT / "tests" / "corpus" / "hostile").glob("*.md"))
+
+
+class Markup(HTMLParser):
+    """Collects every tag and attribute of rendered HTML."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs = set(), []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attrs += [(tag, k, v or "") for k, v in attrs]
+
+
+def dangers(html: str) -> list:
+    parsed = Markup()
+    parsed.feed(html)
+    found = [t for t in parsed.tags & {"script", "iframe", "object", "embed", "style", "form", "meta", "base", "svg", "body"}]
+    for tag, name, value in parsed.attrs:
+        if name.startswith(("on", "hx-", "data-hx", "style")):
+            found.append((tag, name))
+        if name in ("href", "src", "action") and value.strip().lower().startswith(("javascript:", "data:")):
+            found.append((tag, name, value))
+    return found
+
+
+@pytest.mark.parametrize("path", HOSTILE, ids=lambda p: p.stem)
+def test_hostile_markdown_is_sanitised(path):
+    from app.sops.content import split_front_matter
+    from app.sops.render import render_markdown
+
+    html, _toc, _d = render_markdown(split_front_matter(path.read_text())[1])
+    assert dangers(html) == [], html
+
+
+def test_the_danger_check_itself_catches_markup():
+    assert dangers('<a href="javascript:x">a</a><p onclick="x" hx-get="/">b</p><script></script>') != []
+
+
+@pytest.mark.parametrize("headers,fragment", [({}, False), (HX, True), (HX_RESTORE, False), (HX_BOOSTED, False)])
+def test_library_page_and_fragment(client, auth, headers, fragment):
+    auth.login("fo.staff")
+    r = client.get("/sops/?tag=夜审", headers=headers)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
+    assert ("<html" in html) is not fragment and html.lstrip().startswith('<div id="sop-library">') is fragment
+    assert "夜审操作规程" in html and "投诉处理程序" not in html
+
+
+def test_library_groups_by_department(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/sops/").get_data(as_text=True)
+    for dept in ("前厅部", "IT支持部", "客服中心", "财务部"):
+        assert f"<h2>{dept}" in html
+
+
+def test_library_empty_states(client, auth):
+    auth.login("fo.staff")
+    assert "No SOP has this tag" in client.get("/sops/?tag=不存在的标签", headers={"Cookie": "lang=en"}).get_data(as_text=True) \
+        or "没有" in client.get("/sops/?tag=不存在的标签").get_data(as_text=True)
+
+
+def test_sop_page_shows_metadata_toc_history_and_overdue_review(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    for text in ("夜审操作规程", "FO-NA-001", "3.1", "前厅部", "2026-03-01", 'class="toc', 'hx-disable', "夜审交接表.xlsx",
+                 'id="history"', "#1", "#2", 'class="print-header"', "mermaid.min.js"):
+        assert text in html, text
+    overdue = db.session.scalar(sa.select(Sop).join(SopRevision, Sop.current_revision_id == SopRevision.id)
+                                .where(SopRevision.review_by < sa.func.current_date()).limit(1))
+    assert 'id="review-overdue"' in client.get(f"/sops/{overdue.code}").get_data(as_text=True)
+
+
+def test_pages_without_diagrams_do_not_load_mermaid(client, auth):
+    auth.login("fo.staff")
+    sop = db.session.scalar(sa.select(Sop).join(SopRevision, Sop.current_revision_id == SopRevision.id)
+                            .where(SopRevision.has_diagram.is_(False)).limit(1))
+    assert "mermaid.min.js" not in client.get(f"/sops/{sop.code}").get_data(as_text=True)
+
+
+def test_older_revision_and_unknown_sop(client, auth):
+    auth.login("fo.staff")
+    assert "3.0" in client.get("/sops/FO-NA-001?rev=1").get_data(as_text=True)
+    assert client.get("/sops/FO-NA-001?rev=9").status_code == 404
+    r = client.get("/sops/NO-SUCH-1")
+    assert r.status_code == 404 and "<html" in r.get_data(as_text=True)
+
+
+def test_diff_shows_text_and_table_changes(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/sops/FO-NA-001/diff?from=1&to=2").get_data(as_text=True)
+    assert 'id="table-changes"' in html and 'id="text-changes"' in html
+    assert "<del>23:30" in html  # the changed cell shows the old value struck out
+    assert 'class="row-added"' in html and "信用卡预授权核查" in html
+    single = client.get("/sops/FO-CI-001/diff").get_data(as_text=True)
+    assert "only one revision" in single or "只有一个修订" in single
+
+
+def test_table_diff_ignores_renumbering():
+    from app.sops.diff import table_diff
+    old = "## 步骤\n\n| 步骤 | 标准 |\n|---|---|\n| 1. 开机 | 绿灯 |\n| 2. 登录 | 成功 |\n"
+    new = "## 步骤\n\n| 步骤 | 标准 |\n|---|---|\n| 1. 开机 | 绿灯 |\n| 2. 检查网络 | 通 |\n| 3. 登录 | 成功 |\n"
+    (t,) = table_diff(old, new)
+    assert [r["status"] for r in t.rows] == ["same", "added", "changed"]
+    assert t.rows[2]["cells"] == [("3. 登录", True), ("成功", False)]
+
+
+def test_attachment_download_is_safe(client, auth):
+    auth.login("fo.staff")
+    r = client.get("/sops/FO-NA-001/files/夜审交接表.xlsx")
+    data = r.data
+    r.close()
+    assert r.status_code == 200 and data[:2] == b"PK"
+    cd = r.headers["Content-Disposition"]
+    assert cd.startswith("attachment;") and "filename*=UTF-8''" in cd
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("name", ["../../org.yaml", "..%2F..%2Forg.yaml", "/etc/passwd", "night-audit.md", "不存在.xlsx"])
+def test_attachment_paths_outside_the_list_are_refused(client, auth, name):
+    auth.login("fo.staff")
+    assert client.get(f"/sops/FO-NA-001/files/{name}", follow_redirects=True).status_code == 404

@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test install translations bench screenshots
+.PHONY: run test install translations messages bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	python3 -m venv $(VENV)
@@ -15,7 +15,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 install: $(BIN)/.installed
 
 translations: install
-	$(BIN)/pybabel compile -q -d translations
+	$(BIN)/pybabel compile -d translations --statistics 2>&1 | tail -1
 
 # venv + install, migrate, demo content and users (credentials printed), serve on http://127.0.0.1:5000
 run: install translations
@@ -36,3 +36,8 @@ test: install translations
 bench: install translations
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/sync.py
+
+# After changing UI text: extract the English msgids and merge them into the Chinese catalog.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k AccountError -o translations/messages.pot app templates
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh --no-fuzzy-matching

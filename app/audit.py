@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from flask_login import current_user
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import db, serialize
 
 GENESIS = "0" * 64
 
@@ -40,8 +40,7 @@ def record(action: str, obj: str, detail: dict | None = None, actor=None) -> Aud
     """Append one event in the caller's transaction. The caller commits."""
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(424242)"))  # one writer extends the chain
+    serialize("audit")  # one writer at a time extends the chain
     last = db.session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
     event = AuditEvent(
         at=datetime.now(timezone.utc).replace(microsecond=0),

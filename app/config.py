@@ -1,4 +1,5 @@
 """Default settings. Overridden by instance/config.py, then the environment, then test config."""
+import json
 import os
 
 
@@ -24,9 +25,17 @@ class Defaults:
     PORTAL_NAME = "SOP Portal"
 
 
+def parse(value: str):
+    """FLASK_* values are JSON when they parse as JSON (true, 3600, "x"), else plain text — as in Flask."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 def from_environment() -> dict:
     """Settings taken from the environment: DATABASE_URL, SECRET_KEY, SOP_DIR and FLASK_* ."""
-    env = {k[len("FLASK_"):]: v for k, v in os.environ.items() if k.startswith("FLASK_")}
+    env = {k[len("FLASK_"):]: parse(v) for k, v in os.environ.items() if k.startswith("FLASK_")}
     for name in ("SECRET_KEY", "SOP_DIR", "CONTENT_DIR", "RATELIMIT_STORAGE_URI"):
         if os.environ.get(name):
             env[name] = os.environ[name]

@@ -8,6 +8,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
+import sqlalchemy as sa
 from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
@@ -70,3 +71,14 @@ def configure_sqlite(engine) -> None:
 
         reading = has_request_context() and request.method in ("GET", "HEAD")
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+
+def serialize(name: str) -> None:
+    """Let one transaction at a time past this point (until it commits).
+
+    PostgreSQL: a transaction-level advisory lock. SQLite needs nothing: writers begin with
+    BEGIN IMMEDIATE, which already lets one writer in at a time.
+    """
+    if db.engine.dialect.name == "postgresql":
+        key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

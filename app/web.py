@@ -15,12 +15,12 @@ CSP = (
 )
 
 ERRORS = {
-    400: ("Bad request", "The request could not be understood."),
-    403: ("Not allowed", "Your role does not give access to this page."),
-    404: ("Not found", "There is no such page. It may have been moved or retired."),
-    413: ("Too large", "The upload is larger than the portal accepts."),
-    429: ("Too many attempts", "Too many attempts in a short time. Wait a minute and try again."),
-    500: ("Something went wrong", "The error has been logged. Please try again later."),
+    400: (_l("Bad request"), _l("The request could not be understood.")),
+    403: (_l("Not allowed"), _l("Your role does not give access to this page.")),
+    404: (_l("Not found"), _l("There is no such page. It may have been moved or retired.")),
+    413: (_l("Too large"), _l("The upload is larger than the portal accepts.")),
+    429: (_l("Too many attempts"), _l("Too many attempts in a short time. Wait a minute and try again.")),
+    500: (_l("Something went wrong"), _l("The error has been logged. Please try again later.")),
 }
 
 
@@ -37,10 +37,10 @@ def security_headers(resp):
 
 def error_page(code: int, detail: str | None = None):
     title, text = ERRORS.get(code, ERRORS[500])
-    body = render_template("errors/_message.html", code=code, title=_(title), text=detail or _(text))
+    ctx = {"code": code, "title": str(title), "text": detail or str(text)}
     if is_htmx():
-        return notify(body, code)
-    return make_response(render_template("errors/error.html", code=code, title=_(title), text=detail or _(text)), code)
+        return notify(render_template("errors/_message.html", **ctx), code)
+    return make_response(render_template("errors/error.html", **ctx), code)
 
 
 def csrf_error(e: CSRFError):

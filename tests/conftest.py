@@ -8,6 +8,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
@@ -74,34 +76,61 @@ def templates(tmp_path_factory):
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class Client(FlaskClient):
+    """Ends the test body's own transaction before each request, as a separate process would:
+    its writes are committed and its next read sees what the request did."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            db.session.commit()
+        return super().open(*args, **kwargs)
+
+
 def make_app(templates, tmp_path, kind="demo", **config):
+    """The served app, plus a twin over the same database and config for the test body's own context.
+
+    If the test held the served app's context, every request would reuse it (Flask only pushes a new
+    app context for a different app), so g — Flask-Login's user, Flask-Babel's locale — would leak
+    between requests. The twin keeps requests as independent as they are in production.
+    """
     uri = new_database(templates[kind], tmp_path)
     (tmp_path / "instance").mkdir(exist_ok=True)
     os.environ["SOP_INSTANCE_DIR"] = str(tmp_path / "instance")
-    app = create_app({**BASE, "SQLALCHEMY_DATABASE_URI": uri, **config})
-    return app, uri
+    settings = {**BASE, "SQLALCHEMY_DATABASE_URI": uri, **config}
+    twin = create_app(settings)
+    app = create_app(settings)  # created last: the limiter is bound to the served app
+    twin.config = app.config
+    app.test_client_class = Client
+    return app, twin, uri
+
+
+def served(templates, tmp_path, kind="demo", **config):
+    app, twin, uri = make_app(templates, tmp_path, kind, **config)
+    with twin.app_context():
+        yield app
+        db.session.remove()
+    for a in (app, twin):
+        with a.app_context():
+            db.engine.dispose()
+    drop_database(uri)
 
 
 @pytest.fixture
 def app(templates, tmp_path):
     """An app over the demo content and demo users (password demo-2026)."""
-    app, uri = make_app(templates, tmp_path)
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    drop_database(uri)
+    yield from served(templates, tmp_path)
 
 
 @pytest.fixture
 def empty_app(templates, tmp_path):
     """An app over a migrated but empty database."""
-    app, uri = make_app(templates, tmp_path, kind="empty")
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
-    drop_database(uri)
+    yield from served(templates, tmp_path, kind="empty")
+
+
+@pytest.fixture
+def limited_app(templates, tmp_path):
+    """An app with login rate limits switched on."""
+    yield from served(templates, tmp_path, RATELIMIT_ENABLED=True)
 
 
 @pytest.fixture
@@ -124,7 +153,7 @@ class Auth:
         self.client = client
 
     def token(self, url: str = "/login") -> str:
-        html = self.client.get(url).get_data(as_text=True)
+        html = self.client.get(url, follow_redirects=True).get_data(as_text=True)
         m = TOKEN.search(html)
         assert m, f"no CSRF token on {url}"
         return m.group(1) or m.group(2)

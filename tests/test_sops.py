@@ -254,8 +254,8 @@ def test_library_groups_by_department(client, auth):
 
 def test_library_empty_states(client, auth):
     auth.login("fo.staff")
-    assert "No SOP has this tag" in client.get("/sops/?tag=不存在的标签", headers={"Cookie": "lang=en"}).get_data(as_text=True) \
-        or "没有" in client.get("/sops/?tag=不存在的标签").get_data(as_text=True)
+    html = client.get("/sops/?tag=不存在的标签").get_data(as_text=True)
+    assert "没有带此标签的规程" in html and 'class="sop-item"' not in html
 
 
 def test_sop_page_shows_metadata_toc_history_and_overdue_review(client, auth):
@@ -291,7 +291,7 @@ def test_diff_shows_text_and_table_changes(client, auth):
     assert "<del>23:30" in html  # the changed cell shows the old value struck out
     assert 'class="row-added"' in html and "信用卡预授权核查" in html
     single = client.get("/sops/FO-CI-001/diff").get_data(as_text=True)
-    assert "only one revision" in single or "只有一个修订" in single
+    assert "此规程只有一个修订版本" in single
 
 
 def test_table_diff_ignores_renumbering():

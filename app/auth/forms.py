@@ -2,10 +2,12 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.access import ROLES
 from app.org import departments
+from app.web import ROLE_LABELS
 
 
 class LoginForm(FlaskForm):
@@ -22,13 +24,13 @@ class PasswordForm(FlaskForm):
 class UserEditForm(FlaskForm):
     department = SelectField(_l("Department"), validate_choice=False)
     positions = SelectMultipleField(_l("Positions"), validate_choice=False)
-    role = SelectField(_l("Role"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES])
     active = BooleanField(_l("Active"))
 
     def fill_choices(self, locale: str):
         depts = departments()
-        self.department.choices = [("", "—")] + [(d.name, d.label(locale)) for d in depts]
-        self.positions.choices = [(p.name, f"{d.label(locale)} · {p.name}") for d in depts for p in d.positions]
+        self.department.choices = [SelectChoice("", "—")] + [SelectChoice(d.name, d.label(locale)) for d in depts]
+        self.positions.choices = [SelectChoice(p.name, p.name, optgroup=d.label(locale)) for d in depts for p in d.positions]
         return self
 
 

@@ -55,24 +55,24 @@ def parse_date(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise AccountError("start_date %(value)s is not a date (YYYY-MM-DD)", value=text) from None
+        raise AccountError("start_date '%(value)s' is not a date (YYYY-MM-DD)", value=text) from None
 
 
 def check(data: UserData, existing: set[str] | None = None) -> None:
     """Raise AccountError with the first thing wrong with data."""
     if not data.username or not data.username.replace("-", "").replace("_", "").replace(".", "").isalnum():
-        raise AccountError("username %(value)s must be letters, digits, '.', '-' or '_'", value=data.username)
+        raise AccountError("username '%(value)s' must be letters, digits, '.', '-' or '_'", value=data.username)
     taken = existing if existing is not None else set()
     if data.username.lower() in taken or db.session.scalar(
         sa.select(User.id).where(sa.func.lower(User.username) == data.username.lower())
     ):
-        raise AccountError("username %(value)s already exists", value=data.username)
+        raise AccountError("username '%(value)s' already exists", value=data.username)
     if not data.display_name:
         raise AccountError("display_name is empty")
     if data.role not in ROLES:
-        raise AccountError("role %(value)s is not one of %(roles)s", value=data.role, roles=", ".join(ROLES))
+        raise AccountError("role '%(value)s' is not one of %(roles)s", value=data.role, roles=", ".join(ROLES))
     if data.department and department_by_name(data.department) is None:
-        raise AccountError("unknown department %(value)s", value=data.department)
+        raise AccountError("unknown department '%(value)s'", value=data.department)
     unknown = set(data.positions) - set(positions_by_name(data.positions))
     if unknown:
         raise AccountError("unknown position(s): %(value)s", value=", ".join(sorted(unknown)))
@@ -168,10 +168,10 @@ def update_user(user: User, actor: User, department: str, positions, role: str, 
     if user.id == actor.id and (role != "admin" or not active):
         raise AccountError("You cannot remove your own admin role or deactivate yourself.")
     if role not in ROLES:
-        raise AccountError("role %(value)s is not one of %(roles)s", value=role, roles=", ".join(ROLES))
+        raise AccountError("role '%(value)s' is not one of %(roles)s", value=role, roles=", ".join(ROLES))
     dept = department_by_name(department) if department else None
     if department and dept is None:
-        raise AccountError("unknown department %(value)s", value=department)
+        raise AccountError("unknown department '%(value)s'", value=department)
     found = positions_by_name(positions)
     before = {"department": user.department.name if user.department else "", "positions": user.position_names,
               "role": user.role, "active": user.active}

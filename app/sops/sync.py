@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app.extensions import db
+from app.extensions import db, serialize
 from app.org import Department, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
 from app.sops.models import Sop, SopRevision, utcnow
@@ -128,6 +128,7 @@ def sync(root: Path | None = None) -> SyncReport:
     """Bring the database in line with the files under root (default SOP_DIR). The caller commits."""
     root = Path(root or current_app.config["SOP_DIR"])
     report = SyncReport()
+    serialize("sops-sync")  # a second sync waits, then finds everything unchanged
     sync_org()
     valid, invalid = read_all(root, report)
     departments = {d.name: d for d in db.session.scalars(sa.select(Department))}

@@ -1,0 +1,124 @@
+"""Browser journeys in Debian's Chromium through Playwright (no download: /usr/bin/chromium)."""
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+from werkzeug.serving import make_server
+
+from app.extensions import db
+from app.sops.sync import sync
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run"]
+SHOTS = Path(__file__).resolve().parent.parent / "instance" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: apt-get install chromium fonts-noto-cjk (.ci/run does)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def live(app):
+    """Serve the test app on a free loopback port."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def login(page, live, username="fo.staff"):
+    page.goto(f"{live}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "demo-2026")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("欢迎")
+
+
+def test_journey_library_tag_filter_sop_with_flowchart(page, live):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    login(page, live)
+    page.click("nav.mainnav >> text=资料库")
+    expect(page.locator("h1")).to_have_text("SOP 资料库")
+    page.evaluate("window.__sameDocument = true")  # survives only if htmx swaps instead of loading a page
+    page.click("#sop-library nav.tags a.tag:has-text('夜审')")
+    expect(page.locator("#sop-library a.tag.active")).to_contain_text("夜审")
+    assert "tag=" in page.url and page.evaluate("window.__sameDocument") is True
+    expect(page.locator(".sop-item")).not_to_have_count(0)
+    page.click(".sop-item a:has-text('夜审操作规程')")
+    expect(page.locator("h1")).to_have_text("夜审操作规程")
+    svg = page.locator(".sop-body .mermaid svg").first
+    expect(svg).to_be_visible()
+    nodes = page.locator(".sop-body .mermaid svg .node")
+    assert nodes.count() >= 3
+    box = nodes.first.bounding_box()
+    assert box and box["width"] > 10 and box["height"] > 10
+    # The CJK font is present, so Chinese renders as glyphs rather than boxes.
+    assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '夜审')")
+    page.screenshot(path=str(SHOTS / "sop-page.png"), full_page=False)
+
+
+def test_no_javascript_library_filter_still_works(browser, live):
+    context = browser.new_context(java_script_enabled=False, locale="zh-CN")
+    page = context.new_page()
+    login(page, live)
+    page.goto(f"{live}/sops/")
+    page.click("#sop-library nav.tags a.tag:has-text('夜审')")
+    assert "tag=" in page.url
+    expect(page.locator(".sop-item")).not_to_have_count(0)
+    context.close()
+
+
+@pytest.fixture
+def hostile(app, tmp_path):
+    """The hostile corpus as SOPs, beside the demo ones."""
+    root = tmp_path / "hostile-content"
+    shutil.copytree(ROOT / "content", root)
+    for f in (ROOT / "tests" / "corpus" / "hostile").glob("*.md"):
+        shutil.copy(f, root / "sops" / "front-office" / f"zz-{f.name}")
+    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    report = sync()
+    db.session.commit()
+    assert not report.errors
+    return ["XSS-SCRIPT-001", "XSS-LINK-001", "XSS-HTMX-001", "XSS-MERMAID-001"]
+
+
+def test_hostile_corpus_executes_nothing(page, live, hostile):
+    dialogs, stray = [], []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    login(page, live)
+    page.on("request", lambda r: stray.append(r.url) if not r.url.startswith(f"{live}/sops/") and "/static/" not in r.url
+            else None)
+    for code in hostile:
+        page.goto(f"{live}/sops/{code}")
+        expect(page.locator("h1")).to_be_visible()
+        page.wait_for_timeout(800)  # give load-triggered handlers their chance
+        for a in page.locator(".sop-body a").all():
+            href = a.get_attribute("href") or ""
+            assert not href.lower().startswith(("javascript:", "data:")), href
+        assert page.evaluate("window.__pwned") is None
+    page.locator(".sop-body .mermaid svg .node").first.click()  # a mermaid click directive must not run
+    page.wait_for_timeout(300)
+    assert dialogs == [] and stray == []
+    assert page.context.cookies()  # still logged in: no hx-post to /logout ran
+    page.goto(f"{live}/")
+    expect(page.locator("h1")).to_contain_text("欢迎")

@@ -1,0 +1,134 @@
+"""Security baseline: every route declares who may use it; headers; GET never changes state."""
+import re
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from app import create_app
+from app.audit import AuditEvent
+from app.auth.models import User
+from app.extensions import db
+from tests.conftest import HX, Auth
+
+# One concrete URL for every route, and the lowest role that may use it.
+ROUTES = {
+    "sops.healthz": ("/healthz", "public"),
+    "auth.login": ("/login", "public"),
+    "auth.language": ("/language", "public"),
+    "sops.home": ("/", "staff"),
+    "sops.index": ("/sops/", "staff"),
+    "sops.show": ("/sops/FO-NA-001", "staff"),
+    "sops.diff": ("/sops/FO-NA-001/diff", "staff"),
+    "sops.attachment": ("/sops/FO-NA-001/files/夜审交接表.xlsx", "staff"),
+    "auth.logout": ("/logout", "staff"),
+    "auth.password": ("/account/password", "staff"),
+    "auth.users": ("/admin/users", "admin"),
+    "auth.edit_user": ("/admin/users/1/edit", "admin"),
+    "auth.new_user": ("/admin/users/new", "admin"),
+}
+ACCOUNTS = {"staff": "fo.staff", "manager": "fo.manager", "admin": "admin"}
+RANK = {"public": 0, "staff": 1, "manager": 2, "admin": 3}
+
+
+def test_every_route_is_in_the_sweep_and_declares_its_role(app: Flask):
+    endpoints = {r.endpoint for r in app.url_map.iter_rules()} - {"static"}
+    assert endpoints == set(ROUTES), "add new routes to ROUTES"
+    for endpoint in endpoints:
+        assert app.view_functions[endpoint].allowed == ROUTES[endpoint][1], endpoint
+
+
+def test_an_undeclared_view_is_refused(app: Flask):
+    app.add_url_rule("/undeclared", "undeclared", lambda: "open")
+    assert app.test_client().get("/undeclared").status_code == 403
+
+
+@pytest.mark.parametrize("endpoint", sorted(ROUTES))
+@pytest.mark.parametrize("role", ["anonymous", "staff", "manager", "admin"])
+def test_role_by_route_sweep(app, endpoint, role):
+    url, minimum = ROUTES[endpoint]
+    client = app.test_client()
+    if role != "anonymous":
+        Auth(client).login(ACCOUNTS[role])
+    methods = [m for m in next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint).methods
+               if m in ("GET", "POST")]
+    for method in methods:
+        data = {"csrf_token": Auth(client).token()} if method == "POST" else None
+        r = client.open(url, method=method, data=data)
+        r.close()
+        if minimum == "public":
+            assert r.status_code < 500
+        elif role == "anonymous":
+            assert r.status_code == 302 and "/login" in r.headers["Location"], (method, url)
+        elif RANK[role] < RANK[minimum]:
+            assert r.status_code == 403, (method, url, role)
+            assert "<html" in r.get_data(as_text=True)  # the portal's own 403 page
+        else:
+            assert r.status_code in (200, 303, 422), (method, url, role, r.status_code)
+
+
+def test_wrong_role_on_htmx_request_gets_a_notice_for_the_flash_area(client, auth):
+    auth.login("fo.staff")
+    r = client.get("/admin/users", headers=HX)
+    assert r.status_code == 403 and r.headers["HX-Retarget"] == "#flash" and "<html" not in r.get_data(as_text=True)
+
+
+def test_security_headers(client, auth):
+    auth.login("fo.staff")
+    r = client.get("/sops/FO-NA-001")
+    csp = r.headers["Content-Security-Policy"]
+    for part in ("script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"):
+        assert part in csp
+    assert "unsafe-eval" not in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"] == "same-origin"
+    cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith("session=")) if r.headers.getlist("Set-Cookie") \
+        else client.get_cookie("session")
+    session = client.get_cookie("session")
+    assert session.http_only and session.same_site == "Lax"
+    assert cookie
+
+
+def test_production_config_marks_cookies_secure(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLASK_SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("SOP_INSTANCE_DIR", str(tmp_path))
+    app = create_app()
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_pages_load_nothing_from_other_hosts(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_htmx_sends_the_csrf_token_from_body(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/").get_data(as_text=True)
+    assert re.search(r'<body hx-headers=\'\{"X-CSRFToken": "[^"]+"\}\'>', html)
+
+
+def test_csrf_header_is_accepted_for_htmx_posts(client, auth):
+    auth.login("fo.staff")
+    token = auth.token()
+    r = client.post("/logout", headers={**HX, "X-CSRFToken": token})
+    assert r.status_code == 303
+
+
+def test_get_requests_never_change_state(client, auth):
+    auth.login("admin")
+    tables = [AuditEvent, User]
+
+    def snapshot():
+        db.session.expire_all()
+        return [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in tables] + \
+            [tuple(db.session.execute(sa.select(User.session_version, User.active, User.role, User.locale)).all())]
+
+    before = snapshot()
+    for _endpoint, (url, _role) in ROUTES.items():
+        client.get(url).close()
+    assert snapshot() == before
+
+
+def test_vary_header_on_fragment_routes(client, auth):
+    auth.login("fo.staff")
+    assert "HX-Request" in client.get("/sops/").headers["Vary"]

@@ -60,8 +60,8 @@ def test_journey_library_tag_filter_sop_with_flowchart(page, live):
     page.click("nav.mainnav >> text=资料库")
     expect(page.locator("h1")).to_have_text("SOP 资料库")
     page.evaluate("window.__sameDocument = true")  # survives only if htmx swaps instead of loading a page
-    page.click("#sop-library nav.tags a.tag:has-text('夜审')")
-    expect(page.locator("#sop-library a.tag.active")).to_contain_text("夜审")
+    page.click("#sop-library nav.tags a.tag:has-text('PMS')")
+    expect(page.locator("#sop-library a.tag.active")).to_contain_text("PMS")
     assert "tag=" in page.url and page.evaluate("window.__sameDocument") is True
     expect(page.locator(".sop-item")).not_to_have_count(0)
     page.click(".sop-item a:has-text('夜审操作规程')")
@@ -82,7 +82,7 @@ def test_no_javascript_library_filter_still_works(browser, live):
     page = context.new_page()
     login(page, live)
     page.goto(f"{live}/sops/")
-    page.click("#sop-library nav.tags a.tag:has-text('夜审')")
+    page.click("#sop-library nav.tags a.tag:has-text('PMS')")
     assert "tag=" in page.url
     expect(page.locator(".sop-item")).not_to_have_count(0)
     context.close()

@@ -1,0 +1,46 @@
+"""Production gunicorn settings: gunicorn -c gunicorn.conf.py wsgi:app
+
+Command-line flags (-w, -b, ...) override these values; bench/pages.py relies on that.
+"""
+import os
+
+# Address to listen on. Behind a reverse proxy keep it on loopback; override with GUNICORN_BIND.
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+
+# Worker processes. The reference machine has 2 cores: one sync worker per core. Override with WEB_CONCURRENCY.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+
+# Plain pre-fork workers: each handles one request at a time (the app does short, CPU-bound work).
+worker_class = "sync"
+
+# One thread per worker (only used by threaded worker classes; stated to make the model explicit).
+threads = 1
+
+# A worker silent for this many seconds is killed and replaced.
+timeout = 30
+
+# Seconds a worker gets to finish in-flight requests after a restart/stop signal.
+graceful_timeout = 30
+
+# Seconds to keep an idle keep-alive connection open. Sync workers ignore it (they close the connection after
+# each response); it takes effect if worker_class is changed to gthread/gevent.
+keepalive = 5
+
+# Recycle each worker after this many requests, to bound slow memory growth...
+max_requests = 2000
+
+# ...with a random spread so the workers do not all restart at the same moment.
+max_requests_jitter = 200
+
+# Access log to stdout only when GUNICORN_ACCESSLOG is set; off by default (the reverse proxy logs requests,
+# and per-request logging would slow the benchmark).
+accesslog = "-" if os.environ.get("GUNICORN_ACCESSLOG") else None
+
+# Errors and worker lifecycle messages go to stderr.
+errorlog = "-"
+
+# Trust X-Forwarded-* headers only from the local reverse proxy.
+forwarded_allow_ips = "127.0.0.1"
+
+# Each worker imports the app itself (no shared state created before fork, e.g. database connections).
+preload_app = False

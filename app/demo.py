@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from app.auth.models import User
 from app.auth.service import UserData, create_user
 from app.extensions import db
-from app.sops.sync import sync
+from app.sops.sync import SyncReport, sync
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = ROOT / "demo" / "history"
@@ -34,14 +34,14 @@ USERS = [
 cli = AppGroup("demo", help="Demo content and users.")
 
 
-def load_history() -> None:
+def load_history() -> SyncReport:
     """Earlier revisions come first: the content tree with demo/history laid over it is synced once."""
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "sops"
         shutil.copytree(current_app.config["SOP_DIR"], tree)
         for old in HISTORY.rglob("*.md"):
             shutil.copy(old, tree / old.relative_to(HISTORY))
-        sync(tree)
+        return sync(tree)
 
 
 def load_users() -> list[str]:
@@ -61,12 +61,12 @@ def load_command():
     """Load the demo SOPs (with earlier revisions) and the demo users, printing their credentials."""
     first = db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
     if first and HISTORY.is_dir():
-        load_history()
+        click.echo(f"earlier revisions: {load_history().lines()[-1]}")
     report = sync()
     lines = load_users()
     db.session.commit()
     for line in report.lines():
-        click.echo(line)
+        click.echo(f"current content: {line}")
     click.echo("Demo users (username / password / role):")
     for line in lines:
         click.echo(line)

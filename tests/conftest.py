@@ -179,3 +179,15 @@ def auth(client):
 HX = {"HX-Request": "true"}
 HX_RESTORE = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
 HX_BOOSTED = {"HX-Request": "true", "HX-Boosted": "true"}
+# A route serving page and fragment is tested as: plain, htmx swap, history restore, boosted.
+THREE_WAYS = pytest.mark.parametrize("headers,fragment", [({}, False), (HX, True), (HX_RESTORE, False),
+                                                          (HX_BOOSTED, False)], ids=["plain", "htmx", "restore", "boosted"])
+
+
+def page_or_fragment(client, url: str, headers: dict, fragment: bool, root: str) -> str:
+    """GET url; check it is the fragment (starting with root) or a full page, as asked; return the HTML."""
+    r = client.get(url, headers=headers)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
+    assert html.lstrip().startswith(root) is fragment and ("<html" in html) is not fragment
+    return html

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from app.audit import AuditEvent
 from app.auth.models import User
 from app.extensions import db
-from tests.conftest import HX, HX_BOOSTED, HX_RESTORE, Auth
+from tests.conftest import HX, THREE_WAYS, Auth, page_or_fragment
 
 
 def user(username) -> User:
@@ -185,13 +185,11 @@ sun.hao,孙浩,,,,boss,2026-13-01,
     assert user("li.ming") is None
 
 
-@pytest.mark.parametrize("headers,fragment", [({}, False), (HX, True), (HX_RESTORE, False), (HX_BOOSTED, False)])
+@THREE_WAYS
 def test_admin_user_list_filters(client, auth, headers, fragment):
     auth.login("admin")
-    r = client.get("/admin/users?department=客服中心&role=manager", headers=headers)
-    html = r.get_data(as_text=True)
-    assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
-    assert html.lstrip().startswith('<tbody id="user-rows">') is fragment and ("<html" in html) is not fragment
+    html = page_or_fragment(client, "/admin/users?department=客服中心&role=manager", headers, fragment,
+                            '<tbody id="user-rows">')
     assert "cs.manager" in html and "cs.agent" not in html and "fo.manager" not in html
     assert "没有符合" in client.get("/admin/users?q=zzz-nobody", headers=headers).get_data(as_text=True)
 
@@ -235,3 +233,11 @@ def test_language_is_saved_per_user(client, auth):
     auth.post("/language", {"lang": "en", "next": "/sops/"})
     assert user("fo.staff").locale == "en"
     assert "SOP library" in client.get("/sops/").get_data(as_text=True)
+
+
+@THREE_WAYS
+def test_admin_edit_form_page_and_fragment(client, auth, headers, fragment):
+    auth.login("admin")
+    uid = user("cs.agent").id
+    html = page_or_fragment(client, f"/admin/users/{uid}/edit", headers, fragment, f'<tr id="user-{uid}" class="editing">')
+    assert 'name="positions"' in html and "客服专员" in html

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.sops import sync as sync_mod
 from app.sops.models import Sop, SopRevision
 from app.sops.sync import sync
-from tests.conftest import HX, HX_BOOSTED, HX_RESTORE, ROOT
+from tests.conftest import ROOT, THREE_WAYS, page_or_fragment
 
 FRONT = """---
 id: {id}
@@ -235,13 +235,10 @@ def test_the_danger_check_itself_catches_markup():
     assert dangers('<a href="javascript:x">a</a><p onclick="x" hx-get="/">b</p><script></script>') != []
 
 
-@pytest.mark.parametrize("headers,fragment", [({}, False), (HX, True), (HX_RESTORE, False), (HX_BOOSTED, False)])
+@THREE_WAYS
 def test_library_page_and_fragment(client, auth, headers, fragment):
     auth.login("fo.staff")
-    r = client.get("/sops/?tag=夜审", headers=headers)
-    html = r.get_data(as_text=True)
-    assert r.status_code == 200 and "HX-Request" in r.headers["Vary"]
-    assert ("<html" in html) is not fragment and html.lstrip().startswith('<div id="sop-library">') is fragment
+    html = page_or_fragment(client, "/sops/?tag=夜审", headers, fragment, '<div id="sop-library">')
     assert "夜审操作规程" in html and "投诉处理程序" not in html
 
 

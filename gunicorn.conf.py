@@ -26,11 +26,12 @@ graceful_timeout = 30
 # each response); it takes effect if worker_class is changed to gthread/gevent.
 keepalive = 5
 
-# Recycle each worker after this many requests, to bound slow memory growth...
-max_requests = 2000
+# Recycle each worker after this many requests (0 = never). The app holds no growing state (its page cache is
+# bounded), so recycling is off; set GUNICORN_MAX_REQUESTS to bound memory growth from a leaky extension.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 
-# ...with a random spread so the workers do not all restart at the same moment.
-max_requests_jitter = 200
+# A random spread so that, when recycling is on, the workers do not all restart at the same moment.
+max_requests_jitter = max_requests // 10
 
 # Access log to stdout only when GUNICORN_ACCESSLOG is set; off by default (the reverse proxy logs requests,
 # and per-request logging would slow the benchmark).

@@ -6,7 +6,7 @@ import os
 class Defaults:
     SECRET_KEY = "dev-only-change-me"
     SQLALCHEMY_DATABASE_URI = None  # set in create_app: sqlite in the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {}  # PostgreSQL adds pool_pre_ping in create_app; SQLite needs no ping
     SOP_DIR = None  # default: <repo>/content/sops
     CONTENT_DIR = None  # default: <repo>/content (org.yaml lives here)
     SOP_MAX_BYTES = 1024 * 1024  # a bigger SOP file is refused at sync

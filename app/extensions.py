@@ -51,6 +51,7 @@ def configure_sqlite(engine) -> None:
     pysqlite's own transaction handling is turned off so that we emit BEGIN ourselves:
     a write transaction that starts deferred and later upgrades is what produces
     "database is locked" under concurrency, so anything that is not a GET starts immediate.
+    GET requests run their statements in autocommit mode (each one its own snapshot).
     """
     if engine.dialect.name != "sqlite":
         return
@@ -69,8 +70,9 @@ def configure_sqlite(engine) -> None:
     def _on_begin(conn):
         from flask import has_request_context
 
-        reading = has_request_context() and request.method in ("GET", "HEAD")
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            return  # reads run in autocommit: no BEGIN/ROLLBACK round trips, never a write lock
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def serialize(name: str) -> None:

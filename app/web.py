@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 
 from app.htmx import is_htmx, notify
+from app.pagecache import page_values
 
 CSP = (
     "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; "
@@ -58,7 +59,8 @@ ROLE_LABELS = {"staff": _l("Staff"), "manager": _l("Manager"), "admin": _l("Admi
 
 
 def template_globals() -> dict:
-    return {"locale": str(get_locale() or "zh"), "role_label": lambda role: ROLE_LABELS.get(role, role)}
+    return {"locale": str(get_locale() or "zh"), "role_label": lambda role: ROLE_LABELS.get(role, role),
+            **page_values()}
 
 
 def init_app(app: Flask) -> None:

@@ -183,7 +183,8 @@ function done(summary, latency, requests)
   end
   local e = summary.errors
   io.write(string.format(
-    "BENCH requests=%d duration_us=%d non200=%d connect=%d read=%d write=%d timeout=%d p50_us=%d p95_us=%d p99_us=%d\\n",
+    "BENCH requests=%d duration_us=%d non200=%d connect=%d read=%d write=%d timeout=%d " ..
+    "p50_us=%d p95_us=%d p99_us=%d\\n",
     summary.requests, summary.duration, bad, e.connect, e.read, e.write, e.timeout,
     latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end

@@ -315,3 +315,24 @@ def test_attachment_download_is_safe(client, auth):
 def test_attachment_paths_outside_the_list_are_refused(client, auth, name):
     auth.login("fo.staff")
     assert client.get(f"/sops/FO-NA-001/files/{name}", follow_redirects=True).status_code == 404
+
+
+def test_sop_page_cache_fills_holes_per_user_and_follows_new_revisions(empty_app, content):
+    """Two users get the same cached page with their own name and CSRF token; a sync shows at once."""
+    from tests.conftest import Auth
+    sync(); db.session.commit()
+    from app.auth.service import UserData, create_user
+    for name, display in (("u.one", "用户一"), ("u.two", "用户二")):
+        create_user(UserData(name, display, department="前厅部", password="password-123"))
+    db.session.commit()
+    one, two = Auth(empty_app.test_client()), Auth(empty_app.test_client())
+    one.login("u.one", "password-123"), two.login("u.two", "password-123")
+    a = one.client.get("/sops/FO-CI-001").get_data(as_text=True)
+    b = two.client.get("/sops/FO-CI-001").get_data(as_text=True)
+    assert "用户一" in a and "用户二" not in a and "用户二" in b and "__hole" not in a + b
+    assert one.token("/sops/FO-CI-001") != two.token("/sops/FO-CI-001")
+    assert one.post("/logout", token_from="/sops/FO-CI-001").status_code == 303  # the filled token works
+    path = content / "front-office" / "check-in.md"
+    path.write_text(path.read_text().replace("## ", "## 新版 ", 1))
+    sync(); db.session.commit()
+    assert "新版" in two.client.get("/sops/FO-CI-001").get_data(as_text=True)

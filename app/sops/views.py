@@ -2,13 +2,16 @@
 from datetime import date
 
 from flask import render_template, request, send_file
+from flask_babel import get_locale
+from flask_login import current_user
 
 from app.access import allow
 from app.sops import bp
 from app.sops.diff import meta_diff, table_diff, text_diff
-from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
-                              review_overdue)
 from app.htmx import render
+from app.pagecache import cached_page
+from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
+                              review_overdue, sop_state)
 
 
 @bp.get("/healthz")
@@ -38,10 +41,17 @@ def index():
 @bp.get("/sops/<code>")
 @allow("staff")
 def show(code: str):
-    """One SOP at its current (or a chosen) revision, rendered from the per-revision cache."""
-    sop = get_sop(code)
-    rev = get_revision(sop, request.args.get("rev", type=int))
-    return render_template("sops/show.html", sop=sop, rev=rev, revisions=history(sop), today=date.today())
+    """One SOP at its current (or a chosen) revision. The body was rendered at sync; the page around it
+    is rendered once per revision, language and role and then served from the page cache."""
+    state, number, today = sop_state(code), request.args.get("rev", type=int), date.today()
+    key = ("sop", code, number, state.current_revision_id, state.retired_at, str(get_locale()), current_user.role, today)
+
+    def page(**holes) -> str:
+        sop = get_sop(code)
+        rev = get_revision(sop, number)
+        return render_template("sops/show.html", sop=sop, rev=rev, revisions=history(sop), today=today, **holes)
+
+    return cached_page(key, page)
 
 
 @bp.get("/sops/<code>/diff")

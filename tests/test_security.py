@@ -132,3 +132,16 @@ def test_get_requests_never_change_state(client, auth):
 def test_vary_header_on_fragment_routes(client, auth):
     auth.login("fo.staff")
     assert "HX-Request" in client.get("/sops/").headers["Vary"]
+
+
+def test_server_error_page_is_in_the_portals_look(app):
+    from app.access import allow
+
+    def broken():
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/broken", "broken", allow("public")(broken))
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    r = app.test_client().get("/broken")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 500 and "<html" in html and "出错了" in html and "boom" not in html

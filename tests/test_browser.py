@@ -122,3 +122,40 @@ def test_hostile_corpus_executes_nothing(page, live, hostile):
     assert page.context.cookies()  # still logged in: no hx-post to /logout ran
     page.goto(f"{live}/")
     expect(page.locator("h1")).to_contain_text("欢迎")
+
+
+def test_journey_search_as_you_type_in_traditional_script(page, live):
+    login(page, live)
+    page.evaluate("window.__sameDocument = true")
+    page.fill("[data-search-box=main]", "熱線交接")  # typed in Traditional; the SOP is written in Simplified
+    first = page.locator("#search-results a.result").first
+    expect(first).to_contain_text("热线交接")
+    expect(first.locator("mark").first).to_be_visible()
+    assert page.evaluate("window.__sameDocument") is True  # results came without a page load
+    page.screenshot(path=str(SHOTS / "search.png"))
+    page.press("[data-search-box=main]", "Enter")
+    page.wait_for_url("**/sops/IT-HL-001#*")
+    assert page.evaluate("decodeURIComponent(location.hash)") == "#热线交接"
+    expect(page.locator("h1")).to_have_text("IT热线值班规程")
+
+
+def test_slash_focuses_search_and_arrows_choose_a_result(page, live):
+    login(page, live)
+    page.goto(f"{live}/sops/")
+    page.locator("body").click()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.matches('[data-search-box=header]')")  # the header box
+    page.goto(f"{live}/search")
+    page.locator("body").click()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.matches('[data-search-box=main]')")
+    page.keyboard.type("投诉")
+    expect(page.locator("#search-results a.result")).not_to_have_count(0)
+    assert "q=" in page.url  # the query lives in the URL on the search page
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    second = page.locator("#search-results a.result").nth(1)
+    expect(second).to_have_class("result selected")
+    href = second.get_attribute("href")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**{href.split('#')[0]}*")

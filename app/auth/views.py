@@ -1,7 +1,7 @@
 """Login, logout, own account, and the admin's user list."""
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, logout_user
@@ -32,6 +32,8 @@ def load_user(token: str):
 @login_manager.unauthorized_handler
 def unauthorized():
     """Plain requests go to the login page; htmx requests are told to send the browser there."""
+    if request.path.startswith("/api/"):
+        return jsonify(error="login required"), 401
     target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
     flash(_("Please log in to continue."), "info")
     if is_htmx():

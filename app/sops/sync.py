@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -12,6 +13,10 @@ from app.org import Department, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
 from app.sops.models import Sop, SopRevision, utcnow
 from app.sops.render import RENDERER, render_markdown
+
+
+# Sent after a sync has been committed, so that derived data (the search index) can follow.
+synced = Namespace().signal("sops-synced")
 
 
 @dataclass

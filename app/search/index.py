@@ -1,0 +1,153 @@
+"""The Whoosh index: schema, atomic rebuild, incremental update by content hash, self-repair.
+
+The index is derived data. It can be rebuilt from the database's current revisions at any time;
+it is never built at import time. A rebuild is written beside the live index and swapped in by
+replacing a symlink, so readers never see a half-built index.
+"""
+import gc
+import logging
+import os
+import shutil
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+import sqlalchemy as sa
+from flask import current_app
+from whoosh import index
+from whoosh.analysis import Analyzer
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+
+from app.extensions import db
+from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
+from app.search.documents import documents
+from app.sops.models import Sop
+
+log = logging.getLogger(__name__)
+WRITER_TIMEOUT = 30.0  # seconds to wait for another process's writer; never AsyncWriter (no fixed order)
+
+
+def words_analyzer() -> Analyzer:
+    return WordTokenizer()
+
+
+def gram_analyzer() -> Analyzer:
+    return BigramTokenizer()
+
+
+def schema() -> Schema:
+    return Schema(
+        doc_id=ID(unique=True, stored=True),  # "FO-NA-001" (whole SOP) or "FO-NA-001#anchor" (a section)
+        code=ID(stored=True),  # the SOP's id: delete_by_term("code") drops all its documents
+        kind=ID(stored=True),  # sop | section
+        anchor=STORED(),  # the section's heading anchor on the SOP page
+        hash=STORED(),  # content hash of the revision indexed, for incremental updates
+        title=TEXT(analyzer=words_analyzer(), field_boost=4.0, stored=True),
+        section=TEXT(analyzer=words_analyzer(), field_boost=2.0, stored=True),  # the section heading
+        body=TEXT(analyzer=words_analyzer(), stored=True),  # plain text of the section (or whole SOP)
+        flow=TEXT(analyzer=words_analyzer(), field_boost=1.5),  # mermaid node and edge labels
+        files=TEXT(analyzer=words_analyzer()),  # attachment names
+        meta=TEXT(analyzer=words_analyzer(), field_boost=1.5),  # id, department, positions, tags
+        department=ID(stored=True),  # filter
+        tags=KEYWORD(commas=True, stored=True),  # filter
+        gram=TEXT(analyzer=gram_analyzer(), phrase=True),  # character bigrams of all of the above
+        title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0, phrase=True),  # bigrams of title + heading
+    )
+
+
+def index_dir() -> Path:
+    return Path(current_app.config.get("SEARCH_INDEX_DIR") or Path(current_app.instance_path) / "search-index")
+
+
+def prepare() -> None:
+    init_jieba(current_app.instance_path)
+
+
+def active_sops(codes: Iterable[str] | None = None) -> list[Sop]:
+    stmt = (sa.select(Sop).where(Sop.retired_at.is_(None), Sop.current_revision_id.is_not(None))
+            .options(sa.orm.joinedload(Sop.current), sa.orm.joinedload(Sop.department)).order_by(Sop.code))
+    if codes is not None:
+        stmt = stmt.where(Sop.code.in_(list(codes)))
+    return list(db.session.scalars(stmt).unique())
+
+
+def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
+    """Build a complete new index beside the live one, then swap it in atomically. Returns sections indexed."""
+    prepare()
+    link = index_dir()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    target = link.with_name(f"{link.name}.{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:8]}")
+    target.mkdir()
+    ix = index.create_in(str(target), schema())
+    sops = active_sops()
+    count = 0
+    with ix.writer(timeout=WRITER_TIMEOUT, procs=1, limitmb=256) as writer:
+        for n, sop in enumerate(sops, start=1):
+            for doc in documents(sop):
+                writer.add_document(**doc)
+                count += doc["kind"] == "section"
+            if progress:
+                progress(n, len(sops))
+    swap(link, target)
+    return count
+
+
+def swap(link: Path, target: Path) -> None:
+    """Point the symlink at target in one rename, then remove older builds (keeping the previous one)."""
+    old = link.resolve() if link.is_symlink() else None
+    if link.exists() and not link.is_symlink():  # a plain directory from an older layout
+        shutil.rmtree(link)
+    tmp = link.with_name(link.name + ".swap")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target.name)
+    os.replace(tmp, link)
+    for stale in link.parent.glob(f"{link.name}.*"):
+        if stale.is_dir() and stale not in (target, old):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def open_index():
+    """Open the live index; a missing or unreadable one is rebuilt from the database, with a log line."""
+    path = index_dir()
+    with warnings.catch_warnings():  # Whoosh leaves a file open when it cannot parse it: close it quietly
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            if not index.exists_in(str(path)):
+                raise index.EmptyIndexError("no index")
+            ix = index.open_dir(str(path))
+            ix.doc_count()  # touches the table of contents: a corrupt index fails here
+            return ix
+        except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild
+            reason = str(e)
+        gc.collect()
+    log.warning("search index at %s is missing or unreadable (%s); rebuilding from the database", path, reason)
+    rebuild()
+    return index.open_dir(str(path))
+
+
+def update(codes: Iterable[str] | None = None) -> tuple[int, int]:
+    """Re-index the SOPs whose indexed content hash differs from the current one (or the given codes).
+
+    Returns (SOPs re-indexed, SOPs removed). Writers wait up to WRITER_TIMEOUT for each other.
+    """
+    prepare()
+    ix = open_index()
+    with ix.searcher() as searcher:
+        indexed = {f["code"]: f["hash"] for f in searcher.documents(kind="sop")}
+    current = {s.code: s for s in active_sops()}
+    stale = {c for c, s in current.items() if indexed.get(c) != s.current.content_hash}
+    if codes is not None:
+        stale |= set(codes) & set(current)
+    gone = set(indexed) - set(current)
+    if not stale and not gone:
+        return 0, 0
+    with ix.writer(timeout=WRITER_TIMEOUT) as writer:
+        for code in stale | gone:
+            writer.delete_by_term("code", code)
+        for code in sorted(stale):
+            for doc in documents(current[code]):
+                writer.add_document(**doc)
+    return len(stale), len(gone)

@@ -1,0 +1,248 @@
+"""Turning what staff type into results: terms, synonyms, all-terms-first ranking, snippets, suggestions."""
+import difflib
+import html
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from markupsafe import Markup
+from whoosh import query as Q
+from whoosh import sorting
+
+from app.search.analysis import bigrams, fold, words
+from app.search.index import open_index, prepare
+from app.sops.content import ID_RE
+
+log = logging.getLogger(__name__)
+WORD_FIELDS = ("title", "section", "body", "flow", "files", "meta")
+MAX_QUERY = 200  # characters considered; a longer query is cut, not refused
+PER_PAGE = 10
+MAX_HITS = 200  # SOPs counted per query; pages beyond are reachable only by refining the query
+
+
+@dataclass
+class Hit:
+    code: str
+    title: str
+    section: str
+    anchor: str
+    department: str
+    score: float
+    snippet: Markup
+
+    @property
+    def url_fragment(self) -> str:
+        return f"#{self.anchor}" if self.anchor else ""
+
+
+@dataclass
+class Results:
+    query: str
+    terms: list[str]
+    hits: list[Hit] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    pages: int = 0
+    suggestions: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class Synonyms:
+    """content/search/synonyms.txt: one group of equivalent words per line ('中毒 病毒 木马'); re-read when it changes."""
+
+    def __init__(self):
+        self.mtime, self.groups = None, {}
+
+    def path(self) -> Path:
+        return Path(current_app.config["CONTENT_DIR"]) / "search" / "synonyms.txt"
+
+    def reload(self, force: bool = False) -> None:
+        path = self.path()
+        mtime = path.stat().st_mtime if path.exists() else None
+        if mtime == self.mtime and not force:
+            return
+        groups: dict[str, set[str]] = {}
+        if mtime is not None:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0]
+                members = {fold(w) for w in line.replace(";", " ").replace("，", " ").replace(",", " ").split() if w}
+                for w in members:
+                    groups.setdefault(w, set()).update(members)
+        self.mtime, self.groups = mtime, groups
+
+    def expand(self, term: str) -> set[str]:
+        self.reload()
+        return self.groups.get(term, set()) | {term}
+
+
+def synonyms() -> Synonyms:
+    return current_app.extensions.setdefault("search_synonyms", Synonyms())
+
+
+def terms_of(text: str) -> list[str]:
+    """The distinct search terms in text, in order (question words dropped); whole words first."""
+    seen, out = set(), []
+    for word, _s, _e in words(text[:MAX_QUERY]):
+        if word not in seen:
+            seen.add(word)
+            out.append(word)
+    return out
+
+
+SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher
+
+
+def term_query(term: str) -> Q.Query:
+    """One term, in any word field or as a character sequence in the bigram fields (and its synonyms)."""
+    alternatives = []
+    for t in sorted(synonyms().expand(term)):
+        boost = 1.0 if t == term else SYNONYM_WEIGHT
+        alternatives += [Q.Term(f, t, boost=boost) for f in WORD_FIELDS]
+        grams = [g for g, _s, _e in bigrams(t)]
+        if len(t) == 1:
+            alternatives.append(Q.Prefix("gram", t, boost=boost))
+        elif len(grams) == 1:
+            alternatives += [Q.Term("gram", grams[0], boost=boost), Q.Term("title_gram", grams[0], boost=boost)]
+        elif grams:
+            alternatives += [Q.Phrase("gram", grams, boost=boost), Q.Phrase("title_gram", grams, boost=boost)]
+    return Q.Or(alternatives)
+
+
+def filters(department: str = "", tag: str = "") -> Q.Query | None:
+    parts = []
+    if department:
+        parts.append(Q.Term("department", department))
+    if tag:
+        parts.append(Q.Term("tags", tag))
+    return Q.And(parts) if parts else None
+
+
+def adjacent_phrases(text: str) -> list[str]:
+    """Pairs of words typed next to each other (热线交接 → 热线交接; 会员系统连不上 → 会员系统, 系统连不上)."""
+    kept = [(w, s, e) for w, s, e in words(text[:MAX_QUERY])]
+    folded = fold(text[:MAX_QUERY])
+    phrases = []
+    for (_w1, s1, e1), (_w2, s2, e2) in zip(kept, kept[1:]):
+        if e1 == s2:
+            phrases.append(folded[s1:e2])
+    return list(dict.fromkeys(phrases))
+
+
+def proximity_bonus(text: str) -> Q.Query | None:
+    """Extra score for documents holding the typed words side by side, above all in a title or heading."""
+    bonus = []
+    for phrase in adjacent_phrases(text):
+        grams = [g for g, _s, _e in bigrams(phrase)]
+        if len(grams) > 1:
+            bonus += [Q.Phrase("title_gram", grams, boost=3.0), Q.Phrase("gram", grams, boost=1.0)]
+    return Q.Or(bonus) if bonus else None
+
+
+def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> list:
+    """Documents matching every term first, then the ones matching most of them; one hit per SOP.
+    Words typed side by side score extra; a query that is exactly an SOP id puts that SOP first."""
+    clauses = [term_query(t) for t in terms]
+    if ID_RE.match(text.strip().upper()):
+        clauses = [Q.Or([Q.Term("code", text.strip().upper(), boost=50.0), Q.And(clauses)])]
+    bonus = proximity_bonus(text)
+
+    def with_bonus(q: Q.Query) -> Q.Query:
+        q = Q.AndMaybe(q, bonus) if bonus is not None else q
+        # Filters go into the query (Require: scores from q only): Whoosh 2.7 fails on filter= with collapse,
+        # and its block-quality skipping trips an assertion on Require, hence optimize=False.
+        return Q.Require(q, flt) if flt is not None else q
+
+    options = {"collapse": sorting.FieldFacet("code"), "collapse_limit": 1, "optimize": False}
+    strict = searcher.search(with_bonus(Q.And(clauses)), limit=limit, **options)
+    hits = list(strict)
+    if len(clauses) > 1 and len(hits) < limit:
+        seen = {h["code"] for h in hits}
+        loose = searcher.search(with_bonus(Q.Or(clauses, scale=0.9)), limit=limit * 2, **options)
+        hits += [h for h in loose if h["code"] not in seen][: limit - len(hits)]
+    return hits
+
+
+def snippet(text: str, terms: list[str], width: int = 90) -> Markup:
+    """A window of the original text (in its own script) around the first match, matches in <mark>."""
+    original = text.replace("\n", " ")
+    folded = fold(original)
+    needles = sorted({t for term in terms for t in synonyms().expand(term)}, key=len, reverse=True)
+    spans = []
+    for needle in needles:
+        start = folded.find(needle)
+        while start != -1 and needle:
+            if not any(s < start + len(needle) and start < e for s, e in spans):
+                spans.append((start, start + len(needle)))
+            start = folded.find(needle, start + 1)
+    spans.sort()
+    first = spans[0][0] if spans else 0
+    lo = max(0, first - width // 3)
+    hi = min(len(original), lo + width)
+    out, pos = [], lo
+    for s, e in spans:
+        if s < lo or e > hi:
+            continue
+        out += [html.escape(original[pos:s]), "<mark>", html.escape(original[s:e]), "</mark>"]
+        pos = e
+    out.append(html.escape(original[pos:hi]))
+    return Markup(("…" if lo > 0 else "") + "".join(out) + ("…" if hi < len(original) else ""))
+
+
+def suggest(searcher, terms: list[str], text: str) -> list[str]:
+    """Close words from the index vocabulary and close titles, for a query that found nothing."""
+    out: list[str] = []
+    for term in terms:
+        try:
+            out += [s for s in searcher.corrector("body").suggest(term, limit=3, maxdist=1) if s != term]
+        except Exception:  # noqa: BLE001 - a suggestion is a nicety, never an error
+            pass
+    titles = {fold(f["title"]): f["title"] for f in searcher.documents(kind="sop")}
+    out += [titles[t] for t in difflib.get_close_matches(fold(text), list(titles), n=3, cutoff=0.4)]
+    return list(dict.fromkeys(out))[:6]
+
+
+def searcher():
+    """A per-process index handle, refreshed when another process has committed."""
+    prepare()
+    cache = current_app.extensions.setdefault("search_index", {})
+    if "searcher" not in cache:
+        cache["searcher"] = open_index().searcher()
+    cache["searcher"] = cache["searcher"].refresh()
+    return cache["searcher"]
+
+
+def forget_searcher() -> None:
+    s = current_app.extensions.get("search_index", {}).pop("searcher", None)
+    if s is not None:
+        s.close()
+
+
+def search(text: str, department: str = "", tag: str = "", page: int = 1, per_page: int = PER_PAGE) -> Results:
+    """Run a search; never raises for bad input or a broken index (the message is in Results.error)."""
+    text = (text or "").strip()[:MAX_QUERY]
+    terms = terms_of(text)
+    results = Results(query=text, terms=terms, page=max(1, page))
+    if not terms:
+        return results
+    for attempt in (1, 2):
+        try:
+            s = searcher()
+            all_hits = ranked(s, terms, filters(department, tag), max(MAX_HITS, results.page * per_page), text)
+            results.total = len(all_hits)
+            results.pages = -(-results.total // per_page)
+            start = (results.page - 1) * per_page
+            results.hits = [
+                Hit(code=h["code"], title=h["title"], section=h.get("section", ""), anchor=h.get("anchor", ""),
+                    department=h["department"], score=round(h.score, 3), snippet=snippet(h.get("body", ""), terms))
+                for h in all_hits[start:start + per_page]
+            ]
+            if not results.hits and results.page == 1:
+                results.suggestions = suggest(s, terms, text)
+            return results
+        except Exception as e:  # noqa: BLE001 - a broken index is rebuilt once, then reported
+            log.warning("search failed (%s); reopening the index", str(e))
+            forget_searcher()
+            if attempt == 2:
+                results.error = "unavailable"
+    return results

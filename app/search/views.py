@@ -1,0 +1,54 @@
+"""The search page (htmx active search), the JSON API and the zero-result report."""
+from flask import jsonify, request, url_for
+
+from app.access import allow
+from app.extensions import db
+from app.htmx import render
+from app.org import departments
+from app.search import bp
+from app.search.query import search as run_search
+from app.search.report import candidate_synonyms, record, zero_results
+from app.sops.library import all_tags
+
+
+def search_args() -> dict:
+    return {"q": request.args.get("q", "")[:2000], "department": request.args.get("department", ""),
+            "tag": request.args.get("tag", "")}
+
+
+@bp.get("/search")
+@allow("staff")
+def search():
+    """Results as you type (htmx swaps #search-results); a plain GET form without JavaScript."""
+    args = search_args()
+    results = run_search(args["q"], args["department"], args["tag"], page=request.args.get("page", 1, type=int))
+    if results.page == 1:
+        record(results.query, results.terms, results.total)
+        db.session.commit()
+    return render("search/search.html", "search/_results.html", results=results, args=args,
+                  departments=departments(), tags=all_tags())
+
+
+@bp.get("/api/search")
+@allow("staff")
+def api():
+    """JSON: [{id, title, section, url, score, snippet}] — the same results as the page."""
+    args = search_args()
+    limit = max(1, min(request.args.get("limit", 10, type=int), 50))
+    results = run_search(args["q"], args["department"], args["tag"], per_page=limit)
+    record(results.query, results.terms, results.total)
+    db.session.commit()
+    return jsonify([
+        {"id": h.code, "title": h.title, "section": h.section, "department": h.department,
+         "url": url_for("sops.show", code=h.code) + h.url_fragment, "score": h.score, "snippet": str(h.snippet)}
+        for h in results.hits
+    ])
+
+
+@bp.get("/search/report")
+@allow("manager")
+def report():
+    """The most frequent searches that found nothing, per week, with candidate synonyms."""
+    weeks = zero_results()
+    candidates = {terms: candidate_synonyms(terms) for _week, rows in weeks for _q, _n, terms in rows}
+    return render("search/report.html", "search/report.html", weeks=weeks, candidates=candidates)

@@ -1,0 +1,129 @@
+"""Search quality: recall@5 and MRR over the relevance set, for our search and for SQLite FTS5 (trigram).
+
+    PYTHONPATH=. .venv/bin/python bench/search_quality.py [--noise 300]
+
+Both engines index the same documents: the demo SOPs plus a generated noise corpus (--noise SOPs whose
+sections are recombined from different demo SOPs under generic titles), so that every query has
+distractors that share its words. A query is found when any expected SOP is in the top 5; MRR uses the
+rank of the first expected SOP. Figures are printed, never asserted (tests/test_search.py asserts the
+targets over the demo content).
+"""
+import argparse
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+QUERIES = yaml.safe_load((ROOT / "tests" / "search_relevance.yaml").read_text(encoding="utf-8"))["queries"]
+
+
+def make_noise(sops_dir: Path, count: int, seed: int = 7) -> None:
+    """Generated SOPs: sections taken from several different demo SOPs, under neutral titles."""
+    rng = random.Random(seed)
+    sources = sorted(sops_dir.rglob("*.md"))
+    bodies = [p.read_text(encoding="utf-8").split("---", 2)[2] for p in sources]
+    chunks = [c for b in bodies for c in b.split("\n## ")[1:]]
+    out = sops_dir / "generated"
+    out.mkdir()
+    for n in range(count):
+        picked = rng.sample(chunks, 4)
+        text = "\n## ".join([""] + picked)
+        (out / f"gen-{n:04d}.md").write_text(
+            f"---\nid: GEN-{n:04d}\ntitle: 门店综合资料汇编 第{n}册\ndepartment: 前厅部\nversion: \"1.0\"\n"
+            f"effective: 2026-01-01\n---\n{text}\n", encoding="utf-8")
+
+
+def ours(instance: Path, content: Path) -> list[list[str]]:
+    os.environ.update(SOP_INSTANCE_DIR=str(instance), SOP_DIR=str(content / "sops"), CONTENT_DIR=str(content))
+    from app import create_app
+    from app.search.index import rebuild
+    from app.search.query import search
+
+    app = create_app()
+    with app.test_request_context("/"):
+        rebuild()
+        return [[h.code for h in search(q["q"], per_page=5).hits] for q in QUERIES]
+
+
+def fts5(instance: Path, content: Path) -> list[list[str]]:
+    """The zero-dependency baseline: one FTS5 trigram table over the same section documents."""
+    from app import create_app
+    from app.search.index import active_sops
+    from app.search.documents import documents
+
+    app = create_app()
+    con = sqlite3.connect(":memory:")
+    con.execute("CREATE VIRTUAL TABLE docs USING fts5(code UNINDEXED, title, section, body, tokenize='trigram')")
+    with app.app_context():
+        for sop in active_sops():
+            for d in documents(sop):
+                con.execute("INSERT INTO docs VALUES (?, ?, ?, ?)", (d["code"], d["title"], d["section"], d["body"]))
+    out = []
+    for q in QUERIES:
+        words = [w for w in q["q"].replace('"', " ").split() if w]
+        long_words = [w for w in words if len(w) >= 3]
+        if long_words:
+            match = " OR ".join('"' + w + '"' for w in long_words)
+            rows = con.execute("SELECT code FROM docs WHERE docs MATCH ? ORDER BY bm25(docs, 0, 5, 2, 1) LIMIT 50",
+                               (match,)).fetchall()
+        else:
+            like = f"%{q['q']}%"
+            rows = con.execute("SELECT code FROM docs WHERE title LIKE ? OR body LIKE ? LIMIT 50", (like, like)).fetchall()
+        out.append(list(dict.fromkeys(r[0] for r in rows))[:5])
+    return out
+
+
+def score(ranked: list[list[str]], only=None) -> tuple[float, float, int]:
+    found, rr, n = 0, 0.0, 0
+    for q, got in zip(QUERIES, ranked):
+        if only and q["kind"] not in only:
+            continue
+        n += 1
+        ranks = [got.index(e) + 1 for e in q["expect"] if e in got]
+        if ranks:
+            found += 1
+            rr += 1 / min(ranks)
+    return found / n, rr / n, n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--noise", type=int, default=300, help="generated distractor SOPs")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        content, instance = tmp / "content", tmp / "instance"
+        shutil.copytree(ROOT / "content", content)
+        make_noise(content / "sops", args.noise)
+        env = {**os.environ, "SOP_INSTANCE_DIR": str(instance), "SOP_DIR": str(content / "sops"),
+               "CONTENT_DIR": str(content), "FLASK_APP": "wsgi.py", "PYTHONPATH": str(ROOT)}
+        flask = str(Path(sys.executable).parent / "flask")
+        subprocess.run([flask, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
+        sync = subprocess.run([flask, "sops", "sync"], env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+        print(f"corpus: demo SOPs + {args.noise} generated distractors ({sync.stdout.strip().splitlines()[-1]})")
+        print(f"queries: {len(QUERIES)} from tests/search_relevance.yaml")
+        results = {"ours (Whoosh + jieba + bigrams)": ours(instance, content), "SQLite FTS5 trigram": fts5(instance, content)}
+    kinds = sorted({q["kind"] for q in QUERIES})
+    print(f"\n{'engine':34} {'recall@5':>9} {'MRR':>6}   cross-script recall   " + "  ".join(kinds))
+    for name, ranked in results.items():
+        recall, mrr, _n = score(ranked)
+        cross, _m, _c = score(ranked, {"traditional", "simplified"})
+        per_kind = "  ".join(f"{score(ranked, {k})[0]:.2f}".rjust(len(k)) for k in kinds)
+        print(f"{name:34} {recall:9.3f} {mrr:6.3f}   {cross:19.3f}   {per_kind}")
+    print("\ntargets: recall@5 >= 0.97, MRR >= 0.90, cross-script recall = 1.00")
+    ranked = results["ours (Whoosh + jieba + bigrams)"]
+    misses = [(q["q"], q["expect"], got) for q, got in zip(QUERIES, ranked) if not set(q["expect"]) & set(got)]
+    for q, expect, got in misses:
+        print(f"  miss: {q!r} expected {expect}, got {got}")
+
+
+if __name__ == "__main__":
+    main()

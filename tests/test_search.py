@@ -1,0 +1,284 @@
+"""Chinese-first search: analysis, index freshness and repair, the page, the API, the report, quality."""
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from app.extensions import db
+from app.search import index as search_index
+from app.search.analysis import bigrams, fold, words
+from app.search.models import SearchLog
+from app.search.query import search
+from tests.conftest import HX, ROOT, THREE_WAYS, page_or_fragment
+
+RELEVANCE = yaml.safe_load((ROOT / "tests" / "search_relevance.yaml").read_text(encoding="utf-8"))["queries"]
+
+
+@pytest.fixture
+def indexed(app):
+    search_index.rebuild()
+    return app
+
+
+def codes(results) -> list[str]:
+    return [h.code for h in results.hits]
+
+
+# --- analysis -------------------------------------------------------------------------------------
+
+def test_fold_is_simplified_lower_case_and_keeps_offsets():
+    original = "熱線交接ＰＭＳ會員頁面"
+    folded = fold(original)
+    assert folded == "热线交接pms会员页面" and len(folded) == len(original)
+
+
+def test_question_words_and_particles_are_not_terms():
+    assert [w for w, _s, _e in words("服务器怎么关机")] == ["服务", "务器", "服务器", "关机"]
+    assert [w for w, _s, _e in words("会员系统连不上怎么办？")] == ["会员", "系统", "连不上"]
+
+
+def test_bigrams_overlap_and_cover_product_names():
+    assert [g for g, _s, _e in bigrams("投诉处理 驿家365")] == ["投诉", "诉处", "处理", "驿家", "家3", "36", "65"]
+
+
+# --- finding things -------------------------------------------------------------------------------
+
+def test_traditional_query_finds_simplified_section_with_anchor(indexed):
+    r = search("熱線交接")
+    hit = r.hits[0]
+    assert hit.code == "IT-HL-001" and hit.section == "热线交接" and hit.anchor == "热线交接"
+    assert "<mark>交接</mark>" in str(hit.snippet) or "<mark>热线</mark>" in str(hit.snippet)
+
+
+def test_simplified_query_finds_traditional_text_and_snippet_keeps_its_script(indexed):
+    r = search("香港 入住登记")
+    assert r.hits[0].code == "FO-HK-001"
+    assert "登記" in str(r.hits[0].snippet) or "入住" in str(r.hits[0].snippet)
+
+
+def test_partial_words_match_through_bigrams(indexed):
+    assert "CS-CP-001" in codes(search("投诉处理"))[:3]
+    assert "FO-PMS-002" in codes(search("驿家365"))[:5]
+
+
+def test_questions_rank_documents_with_every_term_first(indexed):
+    r = search("会员系统连不上怎么办")
+    assert r.terms == ["会员", "系统", "连不上"] and r.hits[0].code == "IT-MEM-001"
+
+
+def test_a_missing_word_never_empties_the_page(indexed):
+    r = search("夜审 不存在的词汇 断网")
+    assert r.hits and r.hits[0].code == "FO-NA-001"
+
+
+def test_exact_sop_id_comes_first(indexed):
+    assert codes(search("FO-NA-001"))[0] == "FO-NA-001"
+    assert codes(search("it-srv-003"))[0] == "IT-SRV-003"
+
+
+def test_synonyms_expand_queries_and_are_reread_when_the_file_changes(indexed, tmp_path):
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    indexed.config["CONTENT_DIR"] = str(content)
+    assert search("呱呱叫").total == 0
+    (content / "search" / "synonyms.txt").write_text("呱呱叫 勒索\n", encoding="utf-8")
+    assert "IT-SEC-002" in codes(search("呱呱叫"))
+
+
+def test_filters_by_department_and_tag(indexed):
+    assert {h.department for h in search("流程", department="财务部").hits} == {"财务部"}
+    assert set(codes(search("流程", tag="夜审"))) <= {"FO-NA-001"}
+
+
+def test_zero_results_suggest_close_titles(indexed):
+    r = search("夜审操做规程呱")
+    assert r.total == 0 or r.hits  # ranking may still find it through single words
+    r = search("呱呱呱 夜审操做规成")
+    assert r.total > 0 or "夜审操作规程" in r.suggestions
+
+
+# --- freshness and repair -------------------------------------------------------------------------
+
+@pytest.fixture
+def content(app, tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    search_index.rebuild()
+    return root / "sops"
+
+
+def test_sync_updates_the_index_for_changed_and_retired_sops_only(app, content):
+    runner = app.test_cli_runner()
+    path = content / "finance" / "petty-cash.md"
+    path.write_text(path.read_text().replace("## ", "## 鸵鸟核对 ", 1))
+    (content / "finance" / "invoicing.md").unlink()
+    r = runner.invoke(args=["sops", "sync"])
+    assert r.exit_code == 0, r.output
+    assert codes(search("鸵鸟核对"))[0] == "FIN-PC-001"
+    assert "FIN-INV-001" not in codes(search("发票 红冲"))
+    assert search_index.update() == (0, 0)  # nothing left to do: the index follows the content hashes
+
+
+def test_rebuild_swaps_atomically_and_shows_progress(app, content):
+    link = search_index.index_dir()
+    first = link.resolve()
+    r = app.test_cli_runner().invoke(args=["search", "rebuild"])
+    assert r.exit_code == 0 and "indexing SOPs" in r.output and "index rebuilt:" in r.output
+    assert link.is_symlink() and link.resolve() != first and codes(search("夜审"))[0] == "FO-NA-001"
+
+
+def test_missing_index_is_rebuilt_with_a_log_line(app, caplog):
+    link = search_index.index_dir()
+    if link.exists():
+        shutil.rmtree(link.resolve())
+    with caplog.at_level(logging.WARNING):
+        assert codes(search("夜审"))[0] == "FO-NA-001"
+    assert "rebuilding from the database" in caplog.text
+
+
+def test_corrupt_index_is_rebuilt_and_search_never_answers_500(client, auth, indexed, caplog):
+    auth.login("fo.staff")
+    folder = search_index.index_dir().resolve()
+    for f in folder.glob("*"):
+        f.write_bytes(b"garbage")
+    from app.search.query import forget_searcher
+    forget_searcher()
+    with caplog.at_level(logging.WARNING):
+        r = client.get("/search?q=夜审")
+    assert r.status_code == 200 and "FO-NA-001" in r.get_data(as_text=True)
+    assert "rebuilding" in caplog.text
+
+
+def test_a_second_writer_waits_instead_of_failing(app, content):
+    """While this process holds the index's write lock, `flask sops sync` in another process waits for it."""
+    ix = search_index.open_index()
+    lock = ix.lock("WRITELOCK")
+    assert lock.acquire()
+    path = content / "finance" / "petty-cash.md"
+    path.write_text(path.read_text().replace("## ", "## 等锁测试 ", 1))
+    db.session.commit()  # end this test's own transaction, as a separate process would have
+    env = {"SOP_INSTANCE_DIR": app.instance_path, "SOP_DIR": str(content), "CONTENT_DIR": str(content.parent),
+           "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "FLASK_APP": "wsgi.py", "PYTHONPATH": str(ROOT),
+           "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "flask"), "sops", "sync"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    threading.Timer(2.0, lock.release).start()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    from app.search.query import forget_searcher
+    forget_searcher()
+    assert codes(search("等锁测试"))[:1] == ["FIN-PC-001"]
+
+
+# --- page and API ---------------------------------------------------------------------------------
+
+@THREE_WAYS
+def test_search_page_and_fragment(client, auth, indexed, headers, fragment):
+    auth.login("fo.staff")
+    html = page_or_fragment(client, "/search?q=熱線交接", headers, fragment, '<div id="search-results"')
+    assert 'href="/sops/IT-HL-001#热线交接"' in html and "<mark>" in html and 'id="result-count"' in html
+
+
+def test_search_page_works_as_a_plain_form_and_keeps_the_query_in_the_url(client, auth, indexed):
+    auth.login("fo.staff")
+    html = client.get("/search?q=夜审&department=前厅部").get_data(as_text=True)
+    assert 'value="夜审"' in html and '<option value="前厅部" selected>' in html and "FO-NA-001" in html
+    assert 'hx-push-url="true"' in html and 'action="/search"' in html
+
+
+def test_pagination(client, auth, indexed):
+    auth.login("fo.staff")
+    first = client.get("/search?q=流程").get_data(as_text=True)
+    assert 'aria-label="分页"' in first or 'class="pager"' in first
+    second = client.get("/search?q=流程&page=2", headers=HX).get_data(as_text=True)
+    assert "result" in second and second != first
+
+
+def test_zero_results_page_suggests_and_is_logged_without_a_name(client, auth, indexed):
+    auth.login("fo.staff")
+    html = client.get("/search?q=呱呱呱", headers=HX).get_data(as_text=True)
+    assert 'id="no-results"' in html
+    row = db.session.scalar(sa.select(SearchLog).order_by(SearchLog.id.desc()))
+    assert row.query == "呱呱呱" and row.results == 0
+    assert "user" not in " ".join(c.name for c in SearchLog.__table__.columns)
+
+
+BAD_QUERIES = ["", "a", "熱", "夜" * 2000, '"夜审', "夜审 AND", "OR", "NOT 夜审", "title:夜审", "nofield:x", "*", "?",
+               "😀💥", "（夜审）！", "PMS熱線mixed", "<script>alert(1)</script>", "'; DROP TABLE sop; --", "\\", "%00"]
+
+
+@pytest.mark.parametrize("q", BAD_QUERIES)
+def test_bad_queries_never_fail_and_are_escaped(client, auth, indexed, q):
+    auth.login("fo.staff")
+    for url in ("/search", "/api/search"):
+        r = client.get(url, query_string={"q": q})
+        assert r.status_code == 200
+    html = client.get("/search", query_string={"q": q}).get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+
+
+def test_api_returns_the_same_results_as_the_page(client, auth, indexed):
+    auth.login("fo.staff")
+    data = client.get("/api/search?q=熱線交接&limit=5").get_json()
+    page = search("熱線交接", per_page=5)
+    assert [d["id"] for d in data] == codes(page)
+    assert set(data[0]) == {"id", "title", "section", "department", "url", "score", "snippet"}
+    assert data[0]["url"] == "/sops/IT-HL-001#热线交接"
+    only = client.get("/api/search?q=流程&department=财务部").get_json()
+    assert only and {d["department"] for d in only} == {"财务部"}
+
+
+def test_api_requires_login(client):
+    r = client.get("/api/search?q=夜审")
+    assert r.status_code == 401 and r.get_json() == {"error": "login required"}
+
+
+def test_zero_result_report_for_managers(app, indexed):
+    from tests.conftest import Auth
+    staff, manager = Auth(app.test_client()), Auth(app.test_client())
+    staff.login("fo.staff"), manager.login("fo.manager")
+    for _ in range(3):
+        staff.client.get("/search?q=喵喵喵")
+    staff.client.get("/search?q=呱呱叫")
+    staff.client.get("/search?q=夜审")  # found something: not in the report
+    assert staff.client.get("/search/report").status_code == 403
+    html = manager.client.get("/search/report").get_data(as_text=True)
+    assert "喵喵喵" in html and "呱呱叫" in html and "<td>夜审</td>" not in html
+    assert html.index("喵喵喵") < html.index("呱呱叫")  # most frequent first
+
+
+# --- quality --------------------------------------------------------------------------------------
+
+def evaluate(queries) -> tuple[float, float, list]:
+    found, rr, misses = 0, 0.0, []
+    for item in queries:
+        got = codes(search(item["q"], per_page=5))
+        ranks = [got.index(e) + 1 for e in item["expect"] if e in got]
+        if ranks:
+            found += 1
+            rr += 1 / min(ranks)
+        else:
+            misses.append((item["q"], item["expect"], got))
+    return found / len(queries), rr / len(queries), misses
+
+
+def test_relevance_set_is_large_and_varied():
+    kinds = {q["kind"] for q in RELEVANCE}
+    assert len(RELEVANCE) >= 50 and {"question", "traditional", "simplified", "partial", "product"} <= kinds
+    assert sum(q["kind"] == "question" for q in RELEVANCE) >= 10
+
+
+def test_search_quality_meets_the_targets(indexed):
+    recall, mrr, misses = evaluate(RELEVANCE)
+    assert recall >= 0.97 and mrr >= 0.90, (recall, mrr, misses)
+    cross = [q for q in RELEVANCE if q["kind"] in ("traditional", "simplified")]
+    cross_recall, _mrr, cross_misses = evaluate(cross)
+    assert cross_recall == 1.0, cross_misses

@@ -74,23 +74,21 @@ def documents(sop: Sop) -> list[dict]:
     """The whole-SOP document and its section documents, as Whoosh field dicts."""
     rev = sop.current
     meta = rev.meta
-    common = {
-        "code": sop.code, "title": rev.title, "department": sop.department.name, "tags": ",".join(meta["tags"]),
-        "meta": " ".join([sop.code, sop.department.name, *meta["positions"], *meta["departments"], *meta["tags"]]),
-        "hash": rev.content_hash,
-    }
+    common = {"code": sop.code, "title": rev.title, "department": sop.department.name,
+              "tags": ",".join(meta["tags"]), "hash": rev.content_hash}
+    labels = " ".join([sop.code, sop.department.name, *meta["positions"], *meta["departments"], *meta["tags"]])
     parts = sections(rev)
-    files = " ".join(meta["attachments"])
-    whole = {
-        **common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "",
-        "body": "\n".join(p.text for p in parts), "flow": " ".join(p.flow for p in parts), "files": files,
-    }
+    whole = {**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "",
+             "body": "\n".join(p.text for p in parts),
+             "extra": " ".join([labels, " ".join(meta["attachments"]), *(p.flow for p in parts)])}
     docs = [whole]
     for p in parts:
         if p.anchor:
             docs.append({**common, "doc_id": f"{sop.code}#{p.anchor}", "kind": "section", "anchor": p.anchor,
-                         "section": p.heading, "body": p.text, "flow": p.flow, "files": ""})
+                         "section": p.heading, "body": p.text, "extra": f"{labels} {p.flow}"})
     for d in docs:
-        d["gram"] = " ".join([d["title"], d["section"], d["body"], d["flow"], d["meta"], d["files"]])
+        extra = d.pop("extra")
+        d["text"] = f"{d['body']} {extra}"
+        d["gram"] = f"{d['title']} {d['section']} {d['text']}"
         d["title_gram"] = f"{d['title']} {d['section']}"
     return docs

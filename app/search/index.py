@@ -23,7 +23,7 @@ from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from app.extensions import db
 from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
 from app.search.documents import documents
-from app.sops.models import Sop
+from app.sops.models import Sop, SopRevision
 
 log = logging.getLogger(__name__)
 WRITER_TIMEOUT = 30.0  # seconds to wait for another process's writer; never AsyncWriter (no fixed order)
@@ -40,20 +40,19 @@ def gram_analyzer() -> Analyzer:
 def schema() -> Schema:
     return Schema(
         doc_id=ID(unique=True, stored=True),  # "FO-NA-001" (whole SOP) or "FO-NA-001#anchor" (a section)
-        code=ID(stored=True),  # the SOP's id: delete_by_term("code") drops all its documents
+        code=ID(stored=True, sortable=True),  # the SOP's id: one hit per SOP (collapse), delete_by_term on update
         kind=ID(stored=True),  # sop | section
         anchor=STORED(),  # the section's heading anchor on the SOP page
-        hash=STORED(),  # content hash of the revision indexed, for incremental updates
-        title=TEXT(analyzer=words_analyzer(), field_boost=4.0, stored=True),
-        section=TEXT(analyzer=words_analyzer(), field_boost=2.0, stored=True),  # the section heading
-        body=TEXT(analyzer=words_analyzer(), stored=True),  # plain text of the section (or whole SOP)
-        flow=TEXT(analyzer=words_analyzer(), field_boost=1.5),  # mermaid node and edge labels
-        files=TEXT(analyzer=words_analyzer()),  # attachment names
-        meta=TEXT(analyzer=words_analyzer(), field_boost=1.5),  # id, department, positions, tags
+        hash=ID(sortable=True),  # content hash of the revision indexed, compared on update
+        title=TEXT(analyzer=words_analyzer(), field_boost=4.0, stored=True, phrase=False),
+        section=TEXT(analyzer=words_analyzer(), field_boost=2.0, stored=True, phrase=False),  # the heading
+        body=STORED(),  # plain text of the section (or whole SOP), for snippets
+        # Words of the body, mermaid node/edge labels, attachment names, id, department, positions, tags.
+        text=TEXT(analyzer=words_analyzer(), phrase=False),
         department=ID(stored=True),  # filter
         tags=KEYWORD(commas=True, stored=True),  # filter
-        gram=TEXT(analyzer=gram_analyzer(), phrase=True),  # character bigrams of all of the above
-        title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0, phrase=True),  # bigrams of title + heading
+        gram=TEXT(analyzer=gram_analyzer(), phrase=False),  # character bigrams of everything above
+        title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0),  # bigrams of title + heading, with positions
     )
 
 
@@ -136,18 +135,19 @@ def update(codes: Iterable[str] | None = None) -> tuple[int, int]:
     prepare()
     ix = open_index()
     with ix.searcher() as searcher:
-        indexed = {f["code"]: f["hash"] for f in searcher.documents(kind="sop")}
-    current = {s.code: s for s in active_sops()}
-    stale = {c for c, s in current.items() if indexed.get(c) != s.current.content_hash}
-    if codes is not None:
-        stale |= set(codes) & set(current)
+        code_col, hash_col = (searcher.reader().column_reader(f) for f in ("code", "hash"))
+        indexed = {code_col[n]: hash_col[n] for n in searcher.document_numbers(kind="sop")}
+    current = dict(db.session.execute(
+        sa.select(Sop.code, SopRevision.content_hash).join(SopRevision, Sop.current_revision_id == SopRevision.id)
+        .where(Sop.retired_at.is_(None))).all())
+    stale = {c for c, h in current.items() if indexed.get(c) != h} | (set(codes or ()) & set(current))
     gone = set(indexed) - set(current)
     if not stale and not gone:
         return 0, 0
     with ix.writer(timeout=WRITER_TIMEOUT) as writer:
         for code in stale | gone:
             writer.delete_by_term("code", code)
-        for code in sorted(stale):
-            for doc in documents(current[code]):
+        for sop in active_sops(stale):
+            for doc in documents(sop):
                 writer.add_document(**doc)
     return len(stale), len(gone)

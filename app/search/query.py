@@ -15,10 +15,9 @@ from app.search.index import open_index, prepare
 from app.sops.content import ID_RE
 
 log = logging.getLogger(__name__)
-WORD_FIELDS = ("title", "section", "body", "flow", "files", "meta")
+WORD_FIELDS = ("title", "section", "text")
 MAX_QUERY = 200  # characters considered; a longer query is cut, not refused
 PER_PAGE = 10
-MAX_HITS = 200  # SOPs counted per query; pages beyond are reachable only by refining the query
 
 
 @dataclass
@@ -90,23 +89,38 @@ def terms_of(text: str) -> list[str]:
     return out
 
 
+class Any(Q.Or):
+    """Or that preloads matching documents into arrays: much faster in pure Python than Whoosh's default
+    binary tree of union matchers when a query has many alternatives (fields × synonyms × terms)."""
+
+    matcher_type = Q.Or.ARRAY_MATCHER
+
+
 SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher
 
 
-def term_query(term: str) -> Q.Query:
-    """One term, in any word field or as a character sequence in the bigram fields (and its synonyms)."""
+def term_query(term: str, vocabulary) -> Q.Query:
+    """One term (and its synonyms) as a word in any word field, or as a run of character pairs.
+
+    A word the index knows is matched as a word, plus a phrase of pairs in title and headings, so a hit in
+    both kinds of field ranks highest. A word the index does not know (segmented differently, part of a
+    word) is matched by its character pairs in all the text.
+    """
     alternatives = []
     for t in sorted(synonyms().expand(term)):
         boost = 1.0 if t == term else SYNONYM_WEIGHT
-        alternatives += [Q.Term(f, t, boost=boost) for f in WORD_FIELDS]
         grams = [g for g, _s, _e in bigrams(t)]
+        known = any(vocabulary(f, t) for f in WORD_FIELDS)
+        if known:
+            alternatives += [Q.Term(f, t, boost=boost) for f in WORD_FIELDS]
         if len(t) == 1:
             alternatives.append(Q.Prefix("gram", t, boost=boost))
-        elif len(grams) == 1:
-            alternatives += [Q.Term("gram", grams[0], boost=boost), Q.Term("title_gram", grams[0], boost=boost)]
         elif grams:
-            alternatives += [Q.Phrase("gram", grams, boost=boost), Q.Phrase("title_gram", grams, boost=boost)]
-    return Q.Or(alternatives)
+            title = Q.Phrase("title_gram", grams, boost=boost) if len(grams) > 1 else Q.Term("title_gram", grams[0], boost=boost)
+            alternatives.append(title)
+            if not known:
+                alternatives.append(Q.And([Q.Term("gram", g) for g in grams], boost=boost))
+    return Any(alternatives)
 
 
 def filters(department: str = "", tag: str = "") -> Q.Query | None:
@@ -130,37 +144,46 @@ def adjacent_phrases(text: str) -> list[str]:
 
 
 def proximity_bonus(text: str) -> Q.Query | None:
-    """Extra score for documents holding the typed words side by side, above all in a title or heading."""
+    """Extra score for a title or heading holding the typed words side by side."""
     bonus = []
     for phrase in adjacent_phrases(text):
         grams = [g for g, _s, _e in bigrams(phrase)]
         if len(grams) > 1:
-            bonus += [Q.Phrase("title_gram", grams, boost=3.0), Q.Phrase("gram", grams, boost=1.0)]
-    return Q.Or(bonus) if bonus else None
+            bonus.append(Q.Phrase("title_gram", grams, boost=3.0))
+    return Any(bonus) if bonus else None
 
 
-def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> list:
-    """Documents matching every term first, then the ones matching most of them; one hit per SOP.
-    Words typed side by side score extra; a query that is exactly an SOP id puts that SOP first."""
-    clauses = [term_query(t) for t in terms]
+def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple[list, int]:
+    """(hits, number of SOPs matched). SOPs matching every term come first, then those matching most of
+    them; one hit per SOP; words typed side by side score extra; an exact SOP id comes first."""
+    vocabulary = lambda field, term: searcher.doc_frequency(field, term) > 0  # noqa: E731
+    clauses = [term_query(t, vocabulary) for t in terms]
     if ID_RE.match(text.strip().upper()):
-        clauses = [Q.Or([Q.Term("code", text.strip().upper(), boost=50.0), Q.And(clauses)])]
+        clauses = [Any([Q.Term("code", text.strip().upper(), boost=50.0), Q.And(clauses)])]
     bonus = proximity_bonus(text)
 
-    def with_bonus(q: Q.Query) -> Q.Query:
+    def scored(q: Q.Query) -> Q.Query:
         q = Q.AndMaybe(q, bonus) if bonus is not None else q
-        # Filters go into the query (Require: scores from q only): Whoosh 2.7 fails on filter= with collapse,
-        # and its block-quality skipping trips an assertion on Require, hence optimize=False.
+        # Filters go into the query (Require: scores from q only): Whoosh 2.7 fails on filter= with collapse.
         return Q.Require(q, flt) if flt is not None else q
 
-    options = {"collapse": sorting.FieldFacet("code"), "collapse_limit": 1, "optimize": False}
-    strict = searcher.search(with_bonus(Q.And(clauses)), limit=limit, **options)
-    hits = list(strict)
+    # Whoosh's block-quality skipping trips an assertion under Require, so it is off when filtering.
+    options = {"collapse": sorting.FieldFacet("code"), "collapse_limit": 1, "optimize": flt is None}
+    strict = Q.And(clauses)
+    hits = list(searcher.search(scored(strict), limit=limit, **options))
+    widest = strict
     if len(clauses) > 1 and len(hits) < limit:
+        widest = Any(clauses, scale=0.9)
         seen = {h["code"] for h in hits}
-        loose = searcher.search(with_bonus(Q.Or(clauses, scale=0.9)), limit=limit * 2, **options)
+        loose = searcher.search(scored(widest), limit=limit * 2, **options)
         hits += [h for h in loose if h["code"] not in seen][: limit - len(hits)]
-    return hits
+    return hits, count_sops(searcher, Q.Require(widest, flt) if flt is not None else widest)
+
+
+def count_sops(searcher, q: Q.Query) -> int:
+    """How many SOPs match: unscored, read from the code column."""
+    codes = searcher.reader().column_reader("code")
+    return len({codes[n] for n in searcher.search(q, limit=None, scored=False).docs()})
 
 
 def snippet(text: str, terms: list[str], width: int = 90) -> Markup:
@@ -194,7 +217,7 @@ def suggest(searcher, terms: list[str], text: str) -> list[str]:
     out: list[str] = []
     for term in terms:
         try:
-            out += [s for s in searcher.corrector("body").suggest(term, limit=3, maxdist=1) if s != term]
+            out += [s for s in searcher.corrector("text").suggest(term, limit=3, maxdist=1) if s != term]
         except Exception:  # noqa: BLE001 - a suggestion is a nicety, never an error
             pass
     titles = {fold(f["title"]): f["title"] for f in searcher.documents(kind="sop")}
@@ -228,8 +251,7 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
     for attempt in (1, 2):
         try:
             s = searcher()
-            all_hits = ranked(s, terms, filters(department, tag), max(MAX_HITS, results.page * per_page), text)
-            results.total = len(all_hits)
+            all_hits, results.total = ranked(s, terms, filters(department, tag), results.page * per_page, text)
             results.pages = -(-results.total // per_page)
             start = (results.page - 1) * per_page
             results.hits = [

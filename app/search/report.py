@@ -40,8 +40,8 @@ def candidate_synonyms(terms: str, limit: int = 5) -> list[str]:
     found: dict[str, int] = {}
     for term in terms.split():
         pairs = {g for g, _a, _b in bigrams(term)} or {term}
-        for word in s.lexicon("body"):
+        for word in s.lexicon("text"):
             word = word.decode() if isinstance(word, bytes) else word
             if word != term and len(word) >= 2 and any(p in word for p in pairs):
-                found[word] = s.doc_frequency("body", word)
+                found[word] = s.doc_frequency("text", word)
     return [w for w, _n in sorted(found.items(), key=lambda kv: -kv[1])[:limit]]

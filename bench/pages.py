@@ -22,6 +22,7 @@ import json
 import math
 import multiprocessing
 import os
+import random
 import re
 import shutil
 import signal
@@ -235,15 +236,16 @@ def measure_wrk(wrk: str, port: int, path: str, cookie: str | None, args, tmp: P
 # ---------------------------------------------------------------- stdlib fallback
 
 
-def _client_thread(port, path, headers, measure_from, end_at, result, lock):
+def _client_thread(port, paths, headers, measure_from, end_at, result, lock):
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
-    latencies, completed, errors = [], 0, 0
+    latencies, completed, errors, i = [], 0, 0, random.randrange(len(paths))
     while True:
         t0 = time.monotonic()
         if t0 >= end_at:
             break
         try:
-            conn.request("GET", path, headers=headers)  # reconnects by itself after "Connection: close"
+            conn.request("GET", paths[i % len(paths)], headers=headers)  # reconnects after "Connection: close"
+            i += 1
             resp = conn.getresponse()
             resp.read()
             ok = resp.status == 200
@@ -264,9 +266,9 @@ def _client_thread(port, path, headers, measure_from, end_at, result, lock):
         result["errors"] += errors
 
 
-def _client_process(port, path, headers, connections, measure_from, end_at):
+def _client_process(port, paths, headers, connections, measure_from, end_at):
     result, lock = {"latencies": [], "completed": 0, "errors": 0}, threading.Lock()
-    threads = [threading.Thread(target=_client_thread, args=(port, path, headers, measure_from, end_at, result, lock))
+    threads = [threading.Thread(target=_client_thread, args=(port, paths, headers, measure_from, end_at, result, lock))
                for _ in range(connections)]
     for t in threads:
         t.start()
@@ -282,14 +284,16 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)] * 1e3
 
 
-def measure_python(port: int, path: str, cookie: str | None, args) -> dict:
+def measure_python(port: int, path: str | list[str], cookie: str | None, args) -> dict:
+    """Several processes × threads, each with a keep-alive http.client connection, cycling through the paths."""
+    paths = [path] if isinstance(path, str) else list(path)
     procs = max(1, min(args.concurrency, args.client_procs or os.cpu_count() or 2))
     shares = [args.concurrency // procs + (i < args.concurrency % procs) for i in range(procs)]
     headers = {"Cookie": cookie} if cookie else {}
     measure_from = time.monotonic() + 0.5 + args.warmup  # CLOCK_MONOTONIC is system-wide on Linux
     end_at = measure_from + args.seconds
     with multiprocessing.get_context("fork").Pool(procs) as pool:
-        pending = [pool.apply_async(_client_process, (port, path, headers, n, measure_from, end_at)) for n in shares]
+        pending = [pool.apply_async(_client_process, (port, paths, headers, n, measure_from, end_at)) for n in shares]
         results = [p.get(timeout=args.warmup + args.seconds + 30) for p in pending]
     latencies = sorted(x for r in results for x in r["latencies"])
     completed = sum(r["completed"] for r in results)

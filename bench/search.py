@@ -270,50 +270,6 @@ def measure_wrk(wrk: str, port: int, paths: list[str], cookie: str, args, tmp: P
             "errors": f["non200"] + f["connect"] + f["read"] + f["write"] + f["timeout"]}
 
 
-def measure_python(port: int, paths: list[str], cookie: str, args) -> dict:
-    """Fallback: --concurrency threads, each with an http.client connection, cycling through paths."""
-    headers = {"Cookie": cookie}
-    measure_from = time.monotonic() + args.warmup
-    end_at = measure_from + args.seconds
-    lock, latencies, errors = threading.Lock(), [], [0]
-
-    def client(offset: int) -> None:
-        conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        mine, bad, i = [], 0, offset
-        while True:
-            t0 = time.monotonic()
-            if t0 >= end_at:
-                break
-            try:
-                conn.request("GET", paths[i % len(paths)], headers=headers)
-                resp = conn.getresponse()
-                resp.read()
-                ok = resp.status == 200
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                ok = False
-            t1 = time.monotonic()
-            i += 1
-            if t0 >= measure_from and t1 <= end_at:
-                if ok:
-                    mine.append(t1 - t0)
-                else:
-                    bad += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-            errors[0] += bad
-
-    threads = [threading.Thread(target=client, args=(n * 7,)) for n in range(args.concurrency)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {"generator": f"python {args.concurrency}t", "requests": len(latencies) + errors[0],
-            "rps": (len(latencies) + errors[0]) / args.seconds, "p50": pct(latencies, 50) * 1e3,
-            "p95": pct(latencies, 95) * 1e3, "p99": pct(latencies, 99) * 1e3, "errors": errors[0]}
-
-
 def warm(port: int, paths: list[str], cookie: str, workers: int) -> int:
     """Each query once per worker: `workers` concurrent connections each send every path (so both workers
     are busy at once and each gets requests). Returns the number of non-200 answers."""
@@ -397,6 +353,7 @@ def main() -> None:
     ap.add_argument("--max-requests", type=int, default=None, help="override gunicorn's max_requests")
     ap.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
     ap.add_argument("--wrk-threads", type=int, default=0, help="wrk threads (default: cores/2, at least 1)")
+    ap.add_argument("--client-procs", type=int, default=0, help="Python generator processes (default: cores)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
     args = ap.parse_args()
     wrk = pages_bench.wrk_binary() if args.loadgen in ("auto", "wrk") else None
@@ -556,7 +513,8 @@ def run(args, tmp: Path, queries: list[str], source: str, wrk, track) -> dict:
     print(f"gunicorn: {args.workers} sync workers on {HOST}:{port}, logged in as {pages_bench.USERNAME}; warmed with "
           f"{args.workers} x {len(paths)} requests in {time.perf_counter() - t0:.1f} s ({bad} non-200)")
     boots = pages_bench.worker_boots(log)
-    res["http"] = measure_wrk(wrk, port, paths, cookie, args, tmp) if wrk else measure_python(port, paths, cookie, args)
+    res["http"] = (measure_wrk(wrk, port, paths, cookie, args, tmp) if wrk
+                   else pages_bench.measure_python(port, paths, cookie, args))
     res["http"]["restarts"] = pages_bench.worker_boots(log) - boots
     h = res["http"]
     print(f"HTTP /api/search: {h['generator']}, {args.warmup:g} s warm-up + {args.seconds:g} s: {h['requests']} requests, "

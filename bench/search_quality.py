@@ -2,9 +2,9 @@
 
     PYTHONPATH=. .venv/bin/python bench/search_quality.py [--noise 300]
 
-Both engines index the same documents: the demo SOPs plus a generated noise corpus (--noise SOPs whose
-sections are recombined from different demo SOPs under generic titles), so that every query has
-distractors that share its words. A query is found when any expected SOP is in the top 5; MRR uses the
+Both engines index the same documents: the demo SOPs plus a generated noise corpus (--noise SOPs written
+in the same register from generic hotel-operations wording), so that every query has distractors that
+share its common words (客人, 系统, 检查, 流程 …) but not the answer. A query is found when any expected SOP is in the top 5; MRR uses the
 rank of the first expected SOP. Figures are printed, never asserted (tests/test_search.py asserts the
 targets over the demo content).
 """
@@ -25,20 +25,33 @@ sys.path.insert(0, str(ROOT))
 QUERIES = yaml.safe_load((ROOT / "tests" / "search_relevance.yaml").read_text(encoding="utf-8"))["queries"]
 
 
+NOUNS = ["前台", "客人", "系统", "电脑", "打印机", "报表", "主管", "值班经理", "员工", "账单", "房间", "钥匙", "记录",
+         "表单", "电话", "网络", "服务器", "门店", "部门", "流程", "班次", "现金", "单据", "设备", "工单", "数据"]
+VERBS = ["检查", "确认", "登记", "核对", "通知", "上报", "整理", "更新", "保存", "复核", "提交", "处理", "归档", "跟进"]
+ADVERBS = ["及时", "认真", "每日", "按规定", "逐项", "当班内", "在交班前", "必要时"]
+
+
+def sentence(rng: random.Random) -> str:
+    return (f"{rng.choice(ADVERBS)}{rng.choice(VERBS)}{rng.choice(NOUNS)}的{rng.choice(NOUNS)}，"
+            f"{rng.choice(VERBS)}后由{rng.choice(NOUNS)}{rng.choice(VERBS)}。")
+
+
 def make_noise(sops_dir: Path, count: int, seed: int = 7) -> None:
-    """Generated SOPs: sections taken from several different demo SOPs, under neutral titles."""
+    """Generated distractor SOPs in the same register (generic hotel-operations wording, step tables,
+    FAQ headings) that share the common words of the queries but not the specific answers."""
     rng = random.Random(seed)
-    sources = sorted(sops_dir.rglob("*.md"))
-    bodies = [p.read_text(encoding="utf-8").split("---", 2)[2] for p in sources]
-    chunks = [c for b in bodies for c in b.split("\n## ")[1:]]
     out = sops_dir / "generated"
     out.mkdir()
     for n in range(count):
-        picked = rng.sample(chunks, 4)
-        text = "\n## ".join([""] + picked)
+        parts = []
+        for heading in rng.sample(["目的", "适用范围", "职责", "操作步骤", "注意事项", "常见问题及解决方法", "相关表单",
+                                    "交接要求", "检查清单"], 5):
+            body = "".join(sentence(rng) for _ in range(rng.randint(3, 8)))
+            parts.append(f"## {heading}\n\n{body}\n")
+        dept = rng.choice(["前厅部", "IT支持部", "客服中心", "财务部"])
         (out / f"gen-{n:04d}.md").write_text(
-            f"---\nid: GEN-{n:04d}\ntitle: 门店综合资料汇编 第{n}册\ndepartment: 前厅部\nversion: \"1.0\"\n"
-            f"effective: 2026-01-01\n---\n{text}\n", encoding="utf-8")
+            f"---\nid: GEN-{n:04d}\ntitle: {rng.choice(NOUNS)}{rng.choice(VERBS)}规程 第{n}号\ndepartment: {dept}\n"
+            f"version: \"1.0\"\neffective: 2026-01-01\n---\n" + "\n".join(parts), encoding="utf-8")
 
 
 def ours(instance: Path, content: Path) -> list[list[str]]:

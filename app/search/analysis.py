@@ -66,13 +66,26 @@ def fold(text: str) -> str:
     return folded.lower()
 
 
-def words(text: str) -> list[tuple[str, int, int]]:
-    """(word, start, end) in folded text, question words and punctuation removed."""
+@lru_cache(maxsize=65536)
+def _line_words(line: str) -> tuple[tuple[str, int, int], ...]:
     out = []
-    for word, start, end in jieba.tokenize(fold(text), mode="search"):
+    for word, start, end in jieba.tokenize(fold(line), mode="search"):
         word = word.strip()
         if word and word not in STOPWORDS and not PUNCT.match(word):
             out.append((word, start, end))
+    return tuple(out)
+
+
+def words(text: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) in folded text, question words and punctuation removed.
+
+    Segmented line by line (no word spans a line break), with a cache: a section's lines come again in
+    its whole-SOP document, so a rebuild segments each line once.
+    """
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out += [(w, s + pos, e + pos) for w, s, e in _line_words(line)]
+        pos += len(line) + 1
     return out
 
 

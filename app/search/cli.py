@@ -1,4 +1,6 @@
 """flask search rebuild."""
+import os
+
 import click
 
 from app.search import bp
@@ -13,5 +15,5 @@ def rebuild_command():
             bar.length = total
             bar.update(done - bar.pos)
 
-        sections = rebuild(progress)
+        sections = rebuild(progress, procs=os.cpu_count() or 1)
     click.echo(f"index rebuilt: {sections} sections")

@@ -72,8 +72,12 @@ def active_sops(codes: Iterable[str] | None = None) -> list[Sop]:
     return list(db.session.scalars(stmt).unique())
 
 
-def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
-    """Build a complete new index beside the live one, then swap it in atomically. Returns sections indexed."""
+def rebuild(progress: Callable[[int, int], None] | None = None, procs: int = 1) -> int:
+    """Build a complete new index beside the live one, then swap it in atomically. Returns sections indexed.
+
+    procs > 1 segments and indexes in that many processes (the CLI uses every core); inside a web worker
+    the repair path stays in-process, since forking a threaded server is not safe.
+    """
     prepare()
     link = index_dir()
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +86,7 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     ix = index.create_in(str(target), schema())
     sops = active_sops()
     count = 0
-    with ix.writer(timeout=WRITER_TIMEOUT, procs=1, limitmb=256) as writer:
+    with ix.writer(timeout=WRITER_TIMEOUT, procs=procs, limitmb=128) as writer:
         for n, sop in enumerate(sops, start=1):
             for doc in documents(sop):
                 writer.add_document(**doc)

@@ -71,24 +71,24 @@ def sections(rev: SopRevision) -> list[Section]:
 
 
 def documents(sop: Sop) -> list[dict]:
-    """The whole-SOP document and its section documents, as Whoosh field dicts."""
+    """The whole-SOP document (its own sop_* fields, so ranking SOPs reads short posting lists) and its
+    section documents, as Whoosh field dicts."""
     rev = sop.current
     meta = rev.meta
     common = {"code": sop.code, "title": rev.title, "department": sop.department.name,
               "tags": ",".join(meta["tags"]), "hash": rev.content_hash}
     labels = " ".join([sop.code, sop.department.name, *meta["positions"], *meta["departments"], *meta["tags"]])
     parts = sections(rev)
-    whole = {**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "",
-             "body": "\n".join(p.text for p in parts),
-             "extra": " ".join([labels, " ".join(meta["attachments"]), *(p.flow for p in parts)])}
-    docs = [whole]
+    body = "\n".join(p.text for p in parts)
+    headings = " ".join(p.heading for p in parts)
+    text = " ".join([body, labels, " ".join(meta["attachments"]), *(p.flow for p in parts)])
+    docs = [{**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "", "body": body,
+             "sop_title": rev.title, "sop_section": headings, "sop_text": text,
+             "sop_gram": f"{rev.title} {headings} {text}", "sop_title_gram": f"{rev.title} {headings}"}]
     for p in parts:
         if p.anchor:
+            text = f"{p.text} {labels} {p.flow}"
             docs.append({**common, "doc_id": f"{sop.code}#{p.anchor}", "kind": "section", "anchor": p.anchor,
-                         "section": p.heading, "body": p.text, "extra": f"{labels} {p.flow}"})
-    for d in docs:
-        extra = d.pop("extra")
-        d["text"] = f"{d['body']} {extra}"
-        d["gram"] = f"{d['title']} {d['section']} {d['text']}"
-        d["title_gram"] = f"{d['title']} {d['section']}"
+                         "section": p.heading, "body": p.text, "text": text,
+                         "gram": f"{rev.title} {p.heading} {text}", "title_gram": f"{rev.title} {p.heading}"})
     return docs

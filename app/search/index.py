@@ -53,6 +53,12 @@ def schema() -> Schema:
         tags=KEYWORD(commas=True, stored=True),  # filter
         gram=TEXT(analyzer=gram_analyzer(), phrase=False),  # character bigrams of everything above
         title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0),  # bigrams of title + heading, with positions
+        # The same fields for whole-SOP documents, kept apart so that ranking SOPs reads short posting lists.
+        sop_title=TEXT(analyzer=words_analyzer(), field_boost=4.0, phrase=False),
+        sop_section=TEXT(analyzer=words_analyzer(), field_boost=2.0, phrase=False),  # all headings
+        sop_text=TEXT(analyzer=words_analyzer(), phrase=False),
+        sop_gram=TEXT(analyzer=gram_analyzer(), phrase=False),
+        sop_title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0),
     )
 
 

@@ -99,7 +99,7 @@ class Any(Q.Or):
 SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher
 
 
-def term_query(term: str, vocabulary) -> Q.Query:
+def term_query(term: str, vocabulary, prefix: str = "", any_=None) -> Q.Query:
     """One term (and its synonyms) as a word in any word field, or as a run of character pairs.
 
     A word the index knows is matched as a word, plus a phrase of pairs in title and headings, so a hit in
@@ -110,17 +110,19 @@ def term_query(term: str, vocabulary) -> Q.Query:
     for t in sorted(synonyms().expand(term)):
         boost = 1.0 if t == term else SYNONYM_WEIGHT
         grams = [g for g, _s, _e in bigrams(t)]
-        known = any(vocabulary(f, t) for f in WORD_FIELDS)
+        fields = [prefix + f for f in WORD_FIELDS]
+        known = any(vocabulary(f, t) for f in fields)
         if known:
-            alternatives += [Q.Term(f, t, boost=boost) for f in WORD_FIELDS]
+            alternatives += [Q.Term(f, t, boost=boost) for f in fields]
         if len(t) == 1:
-            alternatives.append(Q.Prefix("gram", t, boost=boost))
+            alternatives.append(Q.Prefix(prefix + "gram", t, boost=boost))
         elif grams:
-            title = Q.Phrase("title_gram", grams, boost=boost) if len(grams) > 1 else Q.Term("title_gram", grams[0], boost=boost)
-            alternatives.append(title)
+            title_gram = prefix + "title_gram"
+            alternatives.append(Q.Phrase(title_gram, grams, boost=boost) if len(grams) > 1
+                                else Q.Term(title_gram, grams[0], boost=boost))
             if not known:
-                alternatives.append(Q.And([Q.Term("gram", g) for g in grams], boost=boost))
-    return Any(alternatives)
+                alternatives.append(Q.And([Q.Term(prefix + "gram", g) for g in grams], boost=boost))
+    return (any_ or Any)(alternatives)
 
 
 def filters(department: str = "", tag: str = "") -> Q.Query | None:
@@ -143,47 +145,54 @@ def adjacent_phrases(text: str) -> list[str]:
     return list(dict.fromkeys(phrases))
 
 
-def proximity_bonus(text: str) -> Q.Query | None:
+def proximity_bonus(text: str, prefix: str = "") -> Q.Query | None:
     """Extra score for a title or heading holding the typed words side by side."""
     bonus = []
     for phrase in adjacent_phrases(text):
         grams = [g for g, _s, _e in bigrams(phrase)]
         if len(grams) > 1:
-            bonus.append(Q.Phrase("title_gram", grams, boost=3.0))
+            bonus.append(Q.Phrase(prefix + "title_gram", grams, boost=3.0))
     return Any(bonus) if bonus else None
 
 
 def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple[list, int]:
-    """(hits, number of SOPs matched). SOPs matching every term come first, then those matching most of
-    them; one hit per SOP; words typed side by side score extra; an exact SOP id comes first."""
+    """(whole-SOP hits, number of SOPs matched). SOPs matching every term come first, then those matching
+    most of them; words typed side by side in a title or heading score extra; an exact SOP id comes first.
+    Only the whole-SOP documents' sop_* fields are read here, so the posting lists are short."""
     vocabulary = lambda field, term: searcher.doc_frequency(field, term) > 0  # noqa: E731
-    clauses = [term_query(t, vocabulary) for t in terms]
+    clauses = [term_query(t, vocabulary, "sop_") for t in terms]
     if ID_RE.match(text.strip().upper()):
-        clauses = [Any([Q.Term("code", text.strip().upper(), boost=50.0), Q.And(clauses)])]
-    bonus = proximity_bonus(text)
+        clauses = [Any([Q.Term("doc_id", text.strip().upper(), boost=50.0), Q.And(clauses)])]
+    bonus = proximity_bonus(text, "sop_")
 
     def scored(q: Q.Query) -> Q.Query:
         q = Q.AndMaybe(q, bonus) if bonus is not None else q
-        # Filters go into the query (Require: scores from q only): Whoosh 2.7 fails on filter= with collapse.
         return Q.Require(q, flt) if flt is not None else q
 
     # Whoosh's block-quality skipping trips an assertion under Require, so it is off when filtering.
-    options = {"collapse": sorting.FieldFacet("code"), "collapse_limit": 1, "optimize": flt is None}
     strict = Q.And(clauses)
-    hits = list(searcher.search(scored(strict), limit=limit, **options))
-    widest = strict
+    hits = list(searcher.search(scored(strict), limit=limit, optimize=flt is None))
+    matched = strict
     if len(clauses) > 1 and len(hits) < limit:
-        widest = Any(clauses, scale=0.9)
+        matched = Any(clauses, scale=0.9)
         seen = {h["code"] for h in hits}
-        loose = searcher.search(scored(widest), limit=limit * 2, **options)
+        loose = searcher.search(scored(matched), limit=limit * 2, optimize=flt is None)
         hits += [h for h in loose if h["code"] not in seen][: limit - len(hits)]
-    return hits, count_sops(searcher, Q.Require(widest, flt) if flt is not None else widest)
+    total = searcher.search(Q.Require(matched, flt) if flt is not None else matched, limit=None, scored=False)
+    return hits, len(total)
 
 
-def count_sops(searcher, q: Q.Query) -> int:
-    """How many SOPs match: unscored, read from the code column."""
-    codes = searcher.reader().column_reader("code")
-    return len({codes[n] for n in searcher.search(q, limit=None, scored=False).docs()})
+def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> dict:
+    """For the SOPs on this page, the section that matches the query best (code → hit).
+
+    The code filter is very selective, so plain (skipping) Or/And matchers are used, not preloading ones."""
+    vocabulary = lambda field, term: searcher.doc_frequency(field, term) > 0  # noqa: E731
+    clauses = [term_query(t, vocabulary, any_=Q.Or) for t in terms]
+    q = Q.And([Q.Or([Q.Term("code", c) for c in codes]), Q.Term("kind", "section"), Q.Or(clauses, scale=0.9)])
+    bonus = proximity_bonus(text)
+    q = Q.AndMaybe(q, bonus) if bonus is not None else q
+    found = searcher.search(q, limit=len(codes), collapse=sorting.FieldFacet("code"), collapse_limit=1)
+    return {h["code"]: h for h in found}
 
 
 def snippet(text: str, terms: list[str], width: int = 90) -> Markup:
@@ -254,11 +263,14 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
             all_hits, results.total = ranked(s, terms, filters(department, tag), results.page * per_page, text)
             results.pages = -(-results.total // per_page)
             start = (results.page - 1) * per_page
-            results.hits = [
-                Hit(code=h["code"], title=h["title"], section=h.get("section", ""), anchor=h.get("anchor", ""),
-                    department=h["department"], score=round(h.score, 3), snippet=snippet(h.get("body", ""), terms))
-                for h in all_hits[start:start + per_page]
-            ]
+            page_hits = all_hits[start:start + per_page]
+            sections = best_sections(s, [h["code"] for h in page_hits], terms, text) if page_hits else {}
+            results.hits = []
+            for whole in page_hits:
+                h = sections.get(whole["code"], whole)
+                results.hits.append(Hit(code=h["code"], title=h["title"], section=h.get("section", ""),
+                                        anchor=h.get("anchor", ""), department=h["department"],
+                                        score=round(whole.score, 3), snippet=snippet(h.get("body", ""), terms)))
             if not results.hits and results.page == 1:
                 results.suggestions = suggest(s, terms, text)
             return results

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from app.auth.models import User
 from app.auth.service import UserData, create_user
 from app.extensions import db
-from app.sops.sync import SyncReport, sync, synced
+from app.sops.sync import SyncReport, commit_and_announce, sync
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORY = ROOT / "demo" / "history"
@@ -64,8 +64,7 @@ def load_command():
         click.echo(f"earlier revisions: {load_history().lines()[-1]}")
     report = sync()
     lines = load_users()
-    db.session.commit()
-    synced.send(current_app._get_current_object(), report=report)
+    commit_and_announce(report)
     for line in report.lines():
         click.echo(f"current content: {line}")
     click.echo("Demo users (username / password / role):")

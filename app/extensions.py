@@ -1,4 +1,5 @@
 """Flask extensions, created here and bound to the app in create_app()."""
+import sqlalchemy as sa
 from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -8,7 +9,6 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from htmx_flask import Htmx
-import sqlalchemy as sa
 from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 

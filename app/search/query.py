@@ -99,7 +99,7 @@ class Any(Q.Or):
 SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher
 
 
-def term_query(term: str, vocabulary, prefix: str = "", any_=None) -> Q.Query:
+def term_query(term: str, searcher, prefix: str = "", any_=None) -> Q.Query:
     """One term (and its synonyms) as a word in any word field, or as a run of character pairs.
 
     A word the index knows is matched as a word, plus a phrase of pairs in title and headings, so a hit in
@@ -111,7 +111,7 @@ def term_query(term: str, vocabulary, prefix: str = "", any_=None) -> Q.Query:
         boost = 1.0 if t == term else SYNONYM_WEIGHT
         grams = [g for g, _s, _e in bigrams(t)]
         fields = [prefix + f for f in WORD_FIELDS]
-        known = any(vocabulary(f, t) for f in fields)
+        known = any(searcher.doc_frequency(f, t) for f in fields)
         if known:
             alternatives += [Q.Term(f, t, boost=boost) for f in fields]
         if len(t) == 1:
@@ -159,15 +159,16 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     """(whole-SOP hits, number of SOPs matched). SOPs matching every term come first, then those matching
     most of them; words typed side by side in a title or heading score extra; an exact SOP id comes first.
     Only the whole-SOP documents' sop_* fields are read here, so the posting lists are short."""
-    vocabulary = lambda field, term: searcher.doc_frequency(field, term) > 0  # noqa: E731
-    clauses = [term_query(t, vocabulary, "sop_") for t in terms]
+    clauses = [term_query(t, searcher, "sop_") for t in terms]
     if ID_RE.match(text.strip().upper()):
         clauses = [Any([Q.Term("doc_id", text.strip().upper(), boost=50.0), Q.And(clauses)])]
     bonus = proximity_bonus(text, "sop_")
 
+    def filtered(q: Q.Query) -> Q.Query:
+        return Q.Require(q, flt) if flt is not None else q  # Require: scores come from q alone
+
     def scored(q: Q.Query) -> Q.Query:
-        q = Q.AndMaybe(q, bonus) if bonus is not None else q
-        return Q.Require(q, flt) if flt is not None else q
+        return filtered(Q.AndMaybe(q, bonus) if bonus is not None else q)
 
     # Whoosh's block-quality skipping trips an assertion under Require, so it is off when filtering.
     strict = Q.And(clauses)
@@ -178,7 +179,7 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
         seen = {h["code"] for h in hits}
         loose = searcher.search(scored(matched), limit=limit * 2, optimize=flt is None)
         hits += [h for h in loose if h["code"] not in seen][: limit - len(hits)]
-    total = searcher.search(Q.Require(matched, flt) if flt is not None else matched, limit=None, scored=False)
+    total = searcher.search(filtered(matched), limit=None, scored=False)
     return hits, len(total)
 
 
@@ -186,8 +187,7 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     """For the SOPs on this page, the section that matches the query best (code → hit).
 
     The code filter is very selective, so plain (skipping) Or/And matchers are used, not preloading ones."""
-    vocabulary = lambda field, term: searcher.doc_frequency(field, term) > 0  # noqa: E731
-    clauses = [term_query(t, vocabulary, any_=Q.Or) for t in terms]
+    clauses = [term_query(t, searcher, any_=Q.Or) for t in terms]
     q = Q.And([Q.Or([Q.Term("code", c) for c in codes]), Q.Term("kind", "section"), Q.Or(clauses, scale=0.9)])
     bonus = proximity_bonus(text)
     q = Q.AndMaybe(q, bonus) if bonus is not None else q

@@ -45,7 +45,7 @@ def get_sop(code: str) -> Sop:
 def sop_state(code: str):
     """The few columns that decide whether a cached SOP page is still right: one small query."""
     state = db.session.execute(
-        sa.select(Sop.id, Sop.current_revision_id, Sop.retired_at).where(Sop.code == code)
+        sa.select(Sop.current_revision_id, Sop.retired_at).where(Sop.code == code)
     ).first()
     if state is None or state.current_revision_id is None:
         abort(404)

@@ -19,6 +19,12 @@ from app.sops.render import RENDERER, render_markdown
 synced = Namespace().signal("sops-synced")
 
 
+def commit_and_announce(report: "SyncReport") -> None:
+    """Commit a sync, then tell derived data (the search index) to follow: it never sees uncommitted rows."""
+    db.session.commit()
+    synced.send(current_app._get_current_object(), report=report)
+
+
 @dataclass
 class SyncReport:
     created: list[str] = field(default_factory=list)  # new SOPs

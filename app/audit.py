@@ -68,19 +68,21 @@ def verify() -> tuple[int, AuditEvent | None]:
     return n, None
 
 
-# The triggers that make the table append-only; created by the migration.
-SQLITE_TRIGGERS = [
-    "CREATE TRIGGER audit_event_no_update BEFORE UPDATE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END",
-    "CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event "
-    "BEGIN SELECT RAISE(ABORT, 'audit trail is append-only'); END",
-]
-POSTGRES_TRIGGERS = [
-    "CREATE OR REPLACE FUNCTION audit_event_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'audit trail is append-only'; END $$ LANGUAGE plpgsql",
-    "CREATE TRIGGER audit_event_no_change BEFORE UPDATE OR DELETE ON audit_event "
-    "FOR EACH ROW EXECUTE FUNCTION audit_event_append_only()",
-]
+def append_only(table: str, dialect: str) -> list[str]:
+    """The triggers that make a table append-only (the audit trail, signatures); created by migrations."""
+    if dialect == "postgresql":
+        return [
+            f"CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger AS $$ "
+            f"BEGIN RAISE EXCEPTION '{table.replace('_', ' ')} is append-only'; END $$ LANGUAGE plpgsql",
+            f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+        ]
+    return [
+        f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table.replace('_', ' ')} is append-only'); END"
+        for verb in ("UPDATE", "DELETE")
+    ]
+
 
 cli = AppGroup("audit", help="The append-only audit trail.")
 

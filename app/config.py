@@ -23,6 +23,16 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     PORTAL_NAME = "SOP Portal"
+    PORTAL_URL = "http://127.0.0.1:5000"  # links in emails
+    # Signing asks for the password every time ("every"), or once per login session ("session").
+    ACK_REAUTH = "every"
+    ACK_SIGN_LIMIT = "5 per minute"  # wrong passwords when signing, per user
+    MAIL_SERVER = "127.0.0.1"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USERNAME = ""
+    MAIL_PASSWORD = ""
+    MAIL_FROM = "SOP Portal <sop-portal@localhost>"
 
 
 def parse(value: str):

@@ -1,7 +1,7 @@
 """`flask demo load`: the demo organisation, SOPs (with earlier revisions) and users. Idempotent."""
 import shutil
 import tempfile
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 
+from app.acks.signing import record_signature
 from app.auth.models import User
 from app.auth.service import UserData, create_user
 from app.extensions import db
+from app.sops.models import Sop
 from app.sops.sync import SyncReport, commit_and_announce, sync
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +31,15 @@ USERS = [
     ("it.hotline", "吴昊", "IT支持部", ("热线工程师",), "staff"),
     ("cs.agent", "郑洁", "客服中心", ("客服专员",), "staff"),
     ("newhire", "林晓", "前厅部", ("前台接待",), "staff"),
+]
+
+# Signatures already given, so that the reports have something to show: (username, SOP, revision number or
+# None for the current one). fo.night signed night audit's first revision, which a material one replaced.
+SIGNATURES = [
+    ("fo.staff", "FO-CI-001", None), ("fo.staff", "FO-HO-001", None), ("fo.staff", "IT-MEM-001", None),
+    ("fo.night", "FO-NA-001", 1), ("fo.night", "FO-HO-001", None),
+    ("fo.manager", "FO-NA-001", None), ("fo.manager", "FO-VIP-001", None), ("fo.manager", "IT-MEM-001", None),
+    ("it.hotline", "IT-HL-001", None), ("cs.agent", "CS-CL-001", None), ("cs.manager", "CS-CP-001", None),
 ]
 
 cli = AppGroup("demo", help="Demo content and users.")
@@ -56,6 +67,19 @@ def load_users() -> list[str]:
     return lines
 
 
+def load_signatures() -> int:
+    """Record the demo signatures (auth method 'demo'), dated on the signed revision's effective day."""
+    users = {u.username: u for u in db.session.scalars(sa.select(User))}
+    n = 0
+    for username, code, number in SIGNATURES:
+        sop = db.session.scalar(sa.select(Sop).where(Sop.code == code))
+        rev = sop.current if number is None else next(r for r in sop.revisions if r.number == number)
+        day = min(date.today(), max(rev.effective, date.today() - timedelta(days=20)))
+        at = datetime.combine(day, time(9, 30), timezone.utc)
+        n += record_signature(users[username], sop, rev, "demo", at=at)
+    return n
+
+
 @cli.command("load")
 def load_command():
     """Load the demo SOPs (with earlier revisions) and the demo users, printing their credentials."""
@@ -64,9 +88,11 @@ def load_command():
         click.echo(f"earlier revisions: {load_history().lines()[-1]}")
     report = sync()
     lines = load_users()
+    signed = load_signatures()
     commit_and_announce(report)
     for line in report.lines():
         click.echo(f"current content: {line}")
+    click.echo(f"demo signatures: {signed} new")
     click.echo("Demo users (username / password / role):")
     for line in lines:
         click.echo(line)

@@ -38,7 +38,11 @@ LOCALES = ("zh", "en")
 
 
 def select_locale() -> str:
-    """The user's saved language, else the language cookie, else Chinese."""
+    """The user's saved language, else the language cookie, else Chinese (also outside requests: CLI)."""
+    from flask import has_request_context
+
+    if not has_request_context():
+        return "zh"
     if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
         return current_user.locale
     lang = request.cookies.get("lang")

@@ -1,5 +1,5 @@
 """Cross-cutting HTTP behaviour: security headers, error pages, expired forms, language."""
-from flask import Flask, flash, make_response, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -46,7 +46,9 @@ def error_page(code: int, detail: str | None = None):
 
 def csrf_error(e: CSRFError):
     """A stale page (expired token) gets told to refresh; on htmx the page refreshes itself."""
-    message = _("This page has expired (its security token is no longer valid). Refresh the page and try again.")
+    view = current_app.view_functions.get(request.endpoint)
+    message = str(getattr(view, "stale_message", None) or
+                  _("This page has expired (its security token is no longer valid). Refresh the page and try again."))
     if is_htmx():
         flash(message, "error")
         resp = make_response("", 400)

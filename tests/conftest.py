@@ -58,6 +58,7 @@ def build_template(tmp: Path, demo: bool) -> str:
             demo_mod.load_history()
             demo_mod.sync()
             demo_mod.load_users()
+            demo_mod.load_signatures()
             db.session.commit()
         db.session.remove()
         db.engine.dispose()

@@ -29,6 +29,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(sa.String(16), default="staff")
     active: Mapped[bool] = mapped_column(default=True)
     start_date: Mapped[date | None]
+    # When the current department and positions took effect: new required reading is due from then.
+    duties_since: Mapped[date | None]
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh")
     # Bumped by logout, password change and deactivation: every older session cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)

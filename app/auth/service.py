@@ -175,6 +175,8 @@ def update_user(user: User, actor: User, department: str, positions, role: str, 
     found = positions_by_name(positions)
     before = {"department": user.department.name if user.department else "", "positions": user.position_names,
               "role": user.role, "active": user.active}
+    if (dept, set(found.values())) != (user.department, set(user.positions)):
+        user.duties_since = date.today()
     user.department, user.positions, user.role = dept, list(found.values()), role
     if user.active and not active:
         user.end_sessions()

@@ -1,7 +1,7 @@
 """Chinese-first search: analysis, index, queries, the search page, the API and the zero-result report."""
 from flask import Blueprint
 
-from app.sops.sync import synced
+from app.sops.signals import synced
 
 bp = Blueprint("search", __name__, cli_group="search")
 

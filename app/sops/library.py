@@ -42,12 +42,16 @@ def get_sop(code: str) -> Sop:
     return sop
 
 
-def sop_state(code: str):
-    """The few columns that decide whether a cached SOP page is still right: one small query."""
+def sop_state(code: str, number: int | None = None):
+    """The few columns that decide whether a cached SOP page is still right, and the id of the revision
+    asked for (the current one when number is None): one small query."""
+    rev = sa.orm.aliased(SopRevision)
+    on = rev.id == Sop.current_revision_id if number is None else sa.and_(rev.sop_id == Sop.id, rev.number == number)
     state = db.session.execute(
-        sa.select(Sop.current_revision_id, Sop.retired_at).where(Sop.code == code)
+        sa.select(Sop.current_revision_id, Sop.retired_at, rev.id.label("revision_id"))
+        .outerjoin(rev, on).where(Sop.code == code)
     ).first()
-    if state is None or state.current_revision_id is None:
+    if state is None or state.current_revision_id is None or state.revision_id is None:
         abort(404)
     return state
 

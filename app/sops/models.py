@@ -49,6 +49,11 @@ class SopRevision(db.Model):
     effective: Mapped[date]
     review_by: Mapped[date | None]
     change: Mapped[str] = mapped_column(sa.String(16))  # material | minor
+    requires_ack: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    ack_within_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    # The latest material revision at or before this one (itself when material). A signature of any
+    # revision with the same basis counts for this one: minor edits do not ask anyone to sign again.
+    basis_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sop_revision.id"))
     # Rendering is cached here, once per revision; `renderer` says which renderer made it.
     html: Mapped[str] = mapped_column(sa.Text)
     toc_json: Mapped[str] = mapped_column(sa.Text)

@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from blinker import Namespace
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -13,10 +12,7 @@ from app.org import Department, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
 from app.sops.models import Sop, SopRevision, utcnow
 from app.sops.render import RENDERER, render_markdown
-
-
-# Sent after a sync has been committed, so that derived data (the search index) can follow.
-synced = Namespace().signal("sops-synced")
+from app.sops.signals import applied, synced
 
 
 def commit_and_announce(report: "SyncReport") -> None:
@@ -92,7 +88,7 @@ def add_revision(sop: Sop, doc: SopFile) -> SopRevision:
         sop_id=sop.id, number=number, content_hash=doc.content_hash, source_path=doc.path, markdown=doc.body,
         meta_json=json.dumps(doc.meta, ensure_ascii=False), title=doc.meta["title"], version=doc.meta["version"],
         effective=doc.meta_date("effective"), review_by=doc.meta_date("review_by"), change=doc.meta["change"],
-        html=html, toc_json=json.dumps(toc, ensure_ascii=False), has_diagram=diagram, renderer=RENDERER,
+        requires_ack=doc.meta["requires_ack"], ack_within_days=doc.meta["ack_within_days"], html=html, toc_json=json.dumps(toc, ensure_ascii=False), has_diagram=diagram, renderer=RENDERER,
     )
     try:
         with db.session.begin_nested():
@@ -101,6 +97,8 @@ def add_revision(sop: Sop, doc: SopFile) -> SopRevision:
         return db.session.scalar(
             sa.select(SopRevision).where(SopRevision.sop_id == sop.id, SopRevision.content_hash == doc.content_hash)
         )
+    # A minor revision follows the one it edits (the current one); a material one starts a new basis.
+    rev.basis_id = sop.current.basis_id if rev.change == "minor" and sop.current is not None else rev.id
     return rev
 
 
@@ -153,5 +151,7 @@ def sync(root: Path | None = None) -> SyncReport:
             sop.retired_at = utcnow()
             report.retired.append(sop.code)
     rerender_stale()
+    db.session.flush()
+    applied.send(current_app._get_current_object(), report=report)
     db.session.flush()
     return report

@@ -1,15 +1,17 @@
 """Home, library, SOP page, revision diff and attachments."""
 from datetime import date
 
-from flask import render_template, request, send_file
+from flask import current_app, render_template, request, send_file
 from flask_babel import get_locale
 from flask_login import current_user
 
 from app.access import allow
 from app.sops import bp
+from app.sops.signals import viewed
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.htmx import render
 from app.pagecache import cached_page
+from app.panels import render_home_panels
 from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
                               review_overdue, sop_state)
 
@@ -26,7 +28,7 @@ def healthz():
 def home():
     """Start page: recent changes and SOPs due for review."""
     return render_template("sops/home.html", recent=recent_revisions(), overdue=review_overdue(date.today()),
-                           groups=library())
+                           groups=library(), panels=render_home_panels())
 
 
 @bp.get("/sops/")
@@ -43,7 +45,9 @@ def index():
 def show(code: str):
     """One SOP at its current (or a chosen) revision. The body was rendered at sync; the page around it
     is rendered once per revision, language and role and then served from the page cache."""
-    state, number, today = sop_state(code), request.args.get("rev", type=int), date.today()
+    number, today = request.args.get("rev", type=int), date.today()
+    state = sop_state(code, number)
+    viewed.send(current_app._get_current_object(), user_id=current_user.id, revision_id=state.revision_id)
     key = ("sop", code, number, state.current_revision_id, state.retired_at, str(get_locale()), current_user.role, today)
 
     def page(**holes) -> str:

@@ -8,7 +8,7 @@ Create Date: 2026-11-23 05:38:22.306259
 from alembic import op
 import sqlalchemy as sa
 
-from app.audit import POSTGRES_TRIGGERS, SQLITE_TRIGGERS
+from app.audit import append_only
 
 
 # revision identifiers, used by Alembic.
@@ -126,8 +126,7 @@ def upgrade():
     )
     # ### end Alembic commands ###
     # The audit trail is append-only: the database itself refuses UPDATE and DELETE.
-    triggers = POSTGRES_TRIGGERS if op.get_bind().dialect.name == 'postgresql' else SQLITE_TRIGGERS
-    for statement in triggers:
+    for statement in append_only('audit_event', op.get_bind().dialect.name):
         op.execute(statement)
 
 

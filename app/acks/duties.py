@@ -1,0 +1,109 @@
+"""Who must acknowledge what, by when, and whether they have: one query serves every page and report.
+
+A person must acknowledge an SOP's current revision when the SOP requires acknowledgement and its
+audience names their department, one of their positions, or them. A signature counts for the current
+revision when it has the same basis (no material revision since). The due date is the latest of the
+basis revision's effective date, the person's start date and the day their current duties began, plus
+the SOP's `ack_within_days`.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from app.acks.models import Acknowledgement, SopAudience
+from app.auth.models import User, user_position
+from app.extensions import db
+from app.sops.models import Sop, SopRevision
+
+DONE, OUTSTANDING, OVERDUE = "done", "outstanding", "overdue"
+
+
+@dataclass
+class Duty:
+    user_id: int
+    sop_id: int
+    code: str
+    title: str
+    revision_id: int
+    number: int
+    version: str
+    basis_id: int
+    due: date
+    signed_at: datetime | None  # the latest signature that counts for the current revision
+    today: date
+
+    @property
+    def state(self) -> str:
+        if self.signed_at is not None:
+            return DONE
+        return OVERDUE if self.due < self.today else OUTSTANDING
+
+    @property
+    def days_left(self) -> int:
+        return (self.due - self.today).days
+
+
+def required_pairs(users: sa.CTE, sop_id: int | None = None):
+    """(user_id, sop_id) for every audience row that names the user, a position of theirs or their department."""
+    a = SopAudience
+    on_sop = [a.sop_id == sop_id] if sop_id is not None else []
+    by_dept = sa.select(users.c.id.label("user_id"), a.sop_id).join(
+        a, sa.and_(a.kind == "department", a.ref_id == users.c.department_id, *on_sop))
+    by_position = sa.select(user_position.c.user_id, a.sop_id).join(users, users.c.id == user_position.c.user_id).join(
+        a, sa.and_(a.kind == "position", a.ref_id == user_position.c.position_id, *on_sop))
+    by_user = sa.select(users.c.id, a.sop_id).join(a, sa.and_(a.kind == "user", a.ref_id == users.c.id, *on_sop))
+    return sa.union(by_dept, by_position, by_user).subquery("required")
+
+
+def duties(*user_filters, sop_id: int | None = None, today: date | None = None) -> list[Duty]:
+    """Every duty of the active users matching user_filters (e.g. User.department_id == 3), optionally one SOP."""
+    today = today or date.today()
+    users = sa.select(User.id, User.department_id, User.start_date, User.duties_since).where(
+        User.active, *user_filters).cte("people")
+    req = required_pairs(users, sop_id)
+    cur, basis = aliased(SopRevision), aliased(SopRevision)
+    signed = (sa.select(sa.func.max(Acknowledgement.signed_at))
+              .where(Acknowledgement.user_id == req.c.user_id, Acknowledgement.basis_id == cur.basis_id)
+              .scalar_subquery())
+    rows = db.session.execute(
+        sa.select(req.c.user_id, Sop.id, Sop.code, cur.title, cur.id, cur.number, cur.version, cur.basis_id,
+                  basis.effective, cur.ack_within_days, users.c.start_date, users.c.duties_since, signed)
+        .select_from(req).join(Sop, Sop.id == req.c.sop_id).join(cur, cur.id == Sop.current_revision_id)
+        .join(basis, basis.id == cur.basis_id).join(users, users.c.id == req.c.user_id)
+        .where(Sop.retired_at.is_(None), cur.requires_ack)
+    )
+    out = []
+    for user_id, sop, code, title, rev, number, version, basis_id, effective, days, start, since, signed_at in rows:
+        begin = max(d for d in (effective, start, since) if d is not None)
+        out.append(Duty(user_id, sop, code, title, rev, number, version, basis_id, begin + timedelta(days=days),
+                        signed_at, today))
+    return out
+
+
+def by_state(items: list[Duty]) -> dict[str, list[Duty]]:
+    """Overdue first (most overdue first), then outstanding by due date, then done (latest first)."""
+    groups = {OVERDUE: [], OUTSTANDING: [], DONE: []}
+    for d in items:
+        groups[d.state].append(d)
+    groups[OVERDUE].sort(key=lambda d: (d.due, d.code))
+    groups[OUTSTANDING].sort(key=lambda d: (d.due, d.code))
+    groups[DONE].sort(key=lambda d: d.signed_at, reverse=True)
+    return groups
+
+
+def owed_count(user: User) -> int:
+    """The badge: how many SOPs this person still has to sign."""
+    return sum(1 for d in duties(User.id == user.id) if d.state != DONE)
+
+
+def last_signatures(user_id: int, sop_ids: list[int]) -> dict[int, Acknowledgement]:
+    """Each SOP's most recent signature by this person, whatever revision it was for."""
+    if not sop_ids:
+        return {}
+    latest = (sa.select(sa.func.max(Acknowledgement.id)).where(Acknowledgement.user_id == user_id,
+              Acknowledgement.sop_id.in_(sop_ids)).group_by(Acknowledgement.sop_id))
+    acks = db.session.scalars(sa.select(Acknowledgement).where(Acknowledgement.id.in_(latest))
+                              .options(sa.orm.joinedload(Acknowledgement.revision)))
+    return {a.sop_id: a for a in acks}

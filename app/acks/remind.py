@@ -1,0 +1,85 @@
+"""`flask acks remind`: one digest per person of what they owe (overdue first), a summary per manager."""
+import smtplib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formataddr
+
+import sqlalchemy as sa
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from app import audit
+from app.acks.duties import DONE, OUTSTANDING, OVERDUE, by_state, duties
+from app.auth.models import User
+from app.extensions import db
+
+
+@dataclass
+class Outcome:
+    sent: list[str] = field(default_factory=list)  # addresses
+    skipped: list[str] = field(default_factory=list)  # usernames without an email address
+
+
+def message(to: User, subject, template: str, **ctx) -> EmailMessage:
+    with force_locale(to.locale or "zh"):
+        msg = EmailMessage()
+        msg["From"] = current_app.config["MAIL_FROM"]
+        msg["To"] = formataddr((to.display_name, to.email))
+        msg["Subject"] = str(subject)
+        msg.set_content(render_template(template, user=to, **ctx))
+    return msg
+
+
+def digests() -> tuple[list[tuple[User, dict]], dict[int, list[tuple[User, dict]]]]:
+    """Everyone who owes something, with their duties by state; and the same grouped by department."""
+    owed = defaultdict(list)
+    for duty in duties():
+        if duty.state != DONE:
+            owed[duty.user_id].append(duty)
+    users = db.session.scalars(sa.select(User).where(User.id.in_(owed)).order_by(User.username))
+    people = [(u, by_state(owed[u.id])) for u in users]
+    per_dept = defaultdict(list)
+    for user, groups in people:
+        per_dept[user.department_id].append((user, groups))
+    return people, per_dept
+
+
+def compose(people, per_dept, outcome: Outcome) -> list[EmailMessage]:
+    """A digest per person (overdue first) and a summary per manager of a department with people who owe."""
+    messages = []
+    for user, groups in people:
+        if not user.email:
+            outcome.skipped.append(user.username)
+            continue
+        n = len(groups[OVERDUE]) + len(groups[OUTSTANDING])
+        messages.append(message(user, _l("SOP Portal: %(n)s SOPs to sign", n=n), "acks/email_digest.txt", groups=groups))
+    managers = db.session.scalars(sa.select(User).where(User.role == "manager", User.active,
+                                                        User.department_id.in_(per_dept)))
+    for manager in managers:
+        if manager.email:
+            messages.append(message(manager, _l("SOP Portal: who in your department still has to sign"),
+                                    "acks/email_summary.txt", people=per_dept[manager.department_id]))
+    return messages
+
+
+def remind() -> Outcome:
+    """Send the digests over one SMTP connection. The caller commits (an audit entry is added)."""
+    people, per_dept = digests()
+    outcome = Outcome()
+    # Links in the emails point at the portal's public address.
+    with current_app.test_request_context("/", base_url=current_app.config["PORTAL_URL"]):
+        messages = compose(people, per_dept, outcome)
+    if messages:
+        cfg = current_app.config
+        with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=30) as smtp:
+            if cfg["MAIL_USE_TLS"]:
+                smtp.starttls()
+            if cfg["MAIL_USERNAME"]:
+                smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
+            for msg in messages:
+                smtp.send_message(msg)
+                outcome.sent.append(msg["To"])
+    audit.record("acks.remind", "acks", {"sent": len(outcome.sent), "skipped": outcome.skipped})
+    return outcome

@@ -1,9 +1,11 @@
 """Browser journeys in Debian's Chromium through Playwright (no download: /usr/bin/chromium)."""
 import shutil
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import expect, sync_playwright
 from werkzeug.serving import make_server
 
@@ -159,3 +161,61 @@ def test_slash_focuses_search_and_arrows_choose_a_result(page, live):
     href = second.get_attribute("href")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**{href.split('#')[0]}*")
+
+
+def test_journey_required_reading_sign_report_export_and_resign(browser, page, live, app, tmp_path):
+    # 1. A new hire sees three SOPs in My required reading.
+    login(page, live, "newhire")
+    expect(page.locator("#reading-badge")).to_have_text("3")
+    page.click("#nav-reading")
+    expect(page.locator("#reading-outstanding tbody tr")).to_have_count(3)
+    expect(page.locator("#reading-progress")).to_contain_text("已签 0 / 3")
+    # 2. They open one, sign with their password (htmx, no page load), and the badge drops to two.
+    page.click("#reading-outstanding a:has-text('入住登记')")
+    expect(page.locator("#ack-panel")).to_contain_text("我已阅读并理解本规程")
+    page.evaluate("window.__sameDocument = true")
+    page.fill("#ack-panel input[name=password]", "wrong-password")
+    page.click("#ack-panel button:has-text('签署')")
+    expect(page.locator("#ack-error")).to_contain_text("密码不正确")
+    page.fill("#ack-panel input[name=password]", "demo-2026")
+    page.click("#ack-panel button:has-text('签署')")
+    expect(page.locator("#ack-signed")).to_contain_text("你已于")
+    expect(page.locator("#reading-badge")).to_have_text("2")
+    assert page.evaluate("window.__sameDocument") is True
+    page.screenshot(path=str(SHOTS / "signed.png"))
+
+    # 3. A manager opens the department report, sees the signature with name, time and version, downloads XLSX.
+    manager = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    mpage = manager.new_page()
+    mpage.set_default_timeout(15000)
+    login(mpage, live, "fo.manager")
+    mpage.click("nav.mainnav >> text=签阅报告")
+    mpage.click("#department-overview a:has-text('前厅部')")
+    expect(mpage.locator("#department-report")).to_be_visible()
+    mpage.screenshot(path=str(SHOTS / "department-report.png"))
+    mpage.click("#department-report a[href='/acks/sops/FO-CI-001']")
+    mpage.click("nav.tabs a[data-status=done]")
+    row = mpage.locator("#people tr:has-text('林晓')")
+    expect(row).to_contain_text("v")
+    expect(row).to_contain_text(str(date.today().year))
+    with mpage.expect_download() as info:
+        mpage.click("button:has-text('下载 XLSX')")
+    assert info.value.suggested_filename.startswith("FO-CI-001-signatures") and info.value.suggested_filename.endswith(".xlsx")
+    with open(info.value.path(), "rb") as f:
+        values = [c for r in load_workbook(f).active.values for c in r]
+    assert "林晓" in values
+    manager.close()
+
+    # 4. An author publishes a material revision; the new hire is asked to sign again, with the diff shown.
+    root = tmp_path / "sops"
+    shutil.copytree(ROOT / "content" / "sops", root)
+    f = root / "front-office" / "check-in.md"
+    text = f.read_text(encoding="utf-8").replace('version: "', 'version: "9', 1)
+    f.write_text(text + "\n## 电子身份证核验\n\n入住时须核验电子身份证二维码。\n", encoding="utf-8")
+    assert sync(root).revised == ["FO-CI-001"]
+    db.session.commit()
+    page.goto(f"{live}/sops/FO-CI-001")
+    expect(page.locator("#ack-resign")).to_contain_text("重新签署")
+    expect(page.locator("#ack-resign #changes")).to_contain_text("电子身份证二维码")
+    expect(page.locator("#reading-badge")).to_have_text("3")
+    page.screenshot(path=str(SHOTS / "resign.png"), full_page=False)

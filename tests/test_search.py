@@ -286,3 +286,19 @@ def test_search_quality_meets_the_targets(indexed):
     cross = [q for q in RELEVANCE if q["kind"] in ("traditional", "simplified")]
     cross_recall, _mrr, cross_misses = evaluate(cross)
     assert cross_recall == 1.0, cross_misses
+
+
+def test_required_reading_for_me_filter(client, auth):
+    """Only the SOPs the signed-in user must acknowledge; the same on the page and in the API."""
+    auth.login("newhire")
+    everyone = {h["id"] for h in client.get("/api/search?q=入住&limit=50").get_json()}
+    mine = {h["id"] for h in client.get("/api/search?q=入住&limit=50&mine=1").get_json()}
+    assert {"FO-CI-001", "FO-HK-001"} <= everyone
+    assert "FO-CI-001" in mine and "FO-HK-001" not in mine
+    assert mine <= {"FO-CI-001", "FO-HO-001", "IT-MEM-001"}
+    html = client.get("/search?q=入住&mine=1").get_data(as_text=True)
+    assert 'name="mine" value="1" checked' in html and "/sops/FO-HK-001" not in html
+    auth.logout()
+    auth.login("admin")  # IT: the front-desk check-in is not theirs
+    admins = {h["id"] for h in client.get("/api/search?q=入住&limit=50&mine=1").get_json()}
+    assert "FO-CI-001" not in admins and admins < everyone

@@ -56,9 +56,10 @@ def sign_state(user: User, sop: Sop) -> SignState:
 
 def insert_once(values: dict) -> bool:
     """Insert the signature unless (user, revision) already has one; True when this call inserted it."""
-    insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(Acknowledgement)
-    result = db.session.execute(insert.values(**values).on_conflict_do_nothing(index_elements=["user_id", "revision_id"]))
-    return result.rowcount == 1
+    table = Acknowledgement.__table__
+    insert = (postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert)(table)
+    stmt = insert.values(**values).on_conflict_do_nothing(index_elements=["user_id", "revision_id"]).returning(table.c.id)
+    return db.session.execute(stmt).scalar() is not None
 
 
 def record_signature(user: User, sop: Sop, rev: SopRevision, method: str, at: datetime | None = None) -> bool:

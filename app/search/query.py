@@ -125,12 +125,15 @@ def term_query(term: str, searcher, prefix: str = "", any_=None) -> Q.Query:
     return (any_ or Any)(alternatives)
 
 
-def filters(department: str = "", tag: str = "") -> Q.Query | None:
+def filters(department: str = "", tag: str = "", codes: set[str] | None = None) -> Q.Query | None:
+    """Department, tag, and a set of SOP ids (e.g. the user's required reading; empty matches nothing)."""
     parts = []
     if department:
         parts.append(Q.Term("department", department))
     if tag:
         parts.append(Q.Term("tags", tag))
+    if codes is not None:
+        parts.append(Q.Or([Q.Term("code", c) for c in sorted(codes)]) if codes else Q.NullQuery)
     return Q.And(parts) if parts else None
 
 
@@ -250,7 +253,8 @@ def forget_searcher() -> None:
         s.close()
 
 
-def search(text: str, department: str = "", tag: str = "", page: int = 1, per_page: int = PER_PAGE) -> Results:
+def search(text: str, department: str = "", tag: str = "", page: int = 1, per_page: int = PER_PAGE,
+           codes: set[str] | None = None) -> Results:
     """Run a search; never raises for bad input or a broken index (the message is in Results.error)."""
     text = (text or "").strip()[:MAX_QUERY]
     terms = terms_of(text)
@@ -260,7 +264,7 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
     for attempt in (1, 2):
         try:
             s = searcher()
-            all_hits, results.total = ranked(s, terms, filters(department, tag), results.page * per_page, text)
+            all_hits, results.total = ranked(s, terms, filters(department, tag, codes), results.page * per_page, text)
             results.pages = -(-results.total // per_page)
             start = (results.page - 1) * per_page
             page_hits = all_hits[start:start + per_page]

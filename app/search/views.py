@@ -1,7 +1,10 @@
 """The search page (htmx active search), the JSON API and the zero-result report."""
 from flask import jsonify, request, url_for
+from flask_login import current_user
 
 from app.access import allow
+from app.acks.duties import duties
+from app.auth.models import User
 from app.extensions import db
 from app.htmx import render
 from app.org import departments
@@ -13,7 +16,12 @@ from app.sops.library import all_tags
 
 def search_args() -> dict:
     return {"q": request.args.get("q", "")[:2000], "department": request.args.get("department", ""),
-            "tag": request.args.get("tag", "")}
+            "tag": request.args.get("tag", ""), "mine": request.args.get("mine") == "1"}
+
+
+def required_codes(args: dict) -> set[str] | None:
+    """With "required reading for me", the SOP ids acks says this user must sign (signed or not)."""
+    return {d.code for d in duties(User.id == current_user.id)} if args["mine"] else None
 
 
 @bp.get("/search")
@@ -21,7 +29,8 @@ def search_args() -> dict:
 def search():
     """Results as you type (htmx swaps #search-results); a plain GET form without JavaScript."""
     args = search_args()
-    results = run_search(args["q"], args["department"], args["tag"], page=request.args.get("page", 1, type=int))
+    results = run_search(args["q"], args["department"], args["tag"], page=request.args.get("page", 1, type=int),
+                         codes=required_codes(args))
     if results.page == 1:
         record(results.query, results.terms, results.total)
         db.session.commit()
@@ -35,7 +44,7 @@ def api():
     """JSON: [{id, title, section, url, score, snippet}] — the same results as the page."""
     args = search_args()
     limit = max(1, min(request.args.get("limit", 10, type=int), 50))
-    results = run_search(args["q"], args["department"], args["tag"], per_page=limit)
+    results = run_search(args["q"], args["department"], args["tag"], per_page=limit, codes=required_codes(args))
     record(results.query, results.terms, results.total)
     db.session.commit()
     return jsonify([

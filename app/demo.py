@@ -61,7 +61,7 @@ def load_users() -> list[str]:
         if db.session.scalar(sa.select(User.id).where(User.username == username)):
             lines.append(f"  {username:<12} (exists)")
             continue
-        start = date.today() if username == "newhire" else date(2024, 3, 1)
+        start = date.today() if username == "newhire" else None  # only the new hire starts an onboarding plan
         create_user(UserData(username, name, f"{username}@yunqi-hotels.example", dept, positions, role, start, PASSWORD))
         lines.append(f"  {username:<12} {PASSWORD}   {role:<8} {dept} {'、'.join(positions)} {name}")
     return lines

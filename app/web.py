@@ -1,5 +1,5 @@
 """Cross-cutting HTTP behaviour: security headers, error pages, expired forms, language."""
-from flask import Flask, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Flask, current_app, flash, make_response, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l

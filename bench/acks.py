@@ -694,7 +694,6 @@ def sign_storm(port: int, plan: Plan, users: list[int], per_user: int, db: Datab
     new_log = log.read_text(errors="replace")[len(log_before):]
     verify = run_flask(["audit", "verify"], env, check=False)
     lat = [r[1] * 1e3 for r in results if isinstance(r[0], int)]
-    sample_5xx = next((r[2] for r in results if isinstance(r[0], int) and r[0] >= 500), b"")
     return {
         "users": len(users), "requests": len(jobs), "prep_s": prep, "wall_s": wall, "statuses": statuses,
         "rows": total, "pairs": pairs, "new_rows": after - before, "audit_new": audit_after - audit_before,
@@ -705,8 +704,25 @@ def sign_storm(port: int, plan: Plan, users: list[int], per_user: int, db: Datab
         "p50": percentile(lat, 50), "p95": percentile(lat, 95), "max": max(lat or [0]),
         "verify": (verify.stdout + verify.stderr).strip().splitlines()[-1] if (verify.stdout + verify.stderr).strip()
         else f"exit {verify.returncode}",
-        "sample_5xx": sample_5xx,
     }
+
+
+def error_summary(log_text: str) -> list[str]:
+    """The first logged exception: the request, its frames in app/ and the exception lines (chained ones too)."""
+    start = log_text.find("Traceback (most recent call last)")
+    if start < 0:
+        return []
+    head = log_text.rfind("\n", 0, max(0, log_text.rfind("Exception on", 0, start))) if "Exception on" in log_text[
+        :start] else start
+    nxt = log_text.find("Exception on", start)
+    block = log_text[max(0, head):nxt if nxt > 0 else len(log_text)]
+    out = [m.group(0).strip() for m in re.finditer(r"Exception on \S+ \[\w+\]", block)][:1]
+    for m in re.finditer(r'File "' + re.escape(str(ROOT)) + r'/(app/[^"]+)", line (\d+), in (\w+)\n\s*([^\n]*)', block):
+        out.append(f"{m.group(1)}:{m.group(2)} in {m.group(3)}: {m.group(4).strip()}")
+    out += [m.group(1) for m in re.finditer(r"^([\w.]+(?:Error|Exception)\b[^\n]*)$", block, re.M)]
+    out += [f"[SQL: {m.group(1)[:200]}]" for m in re.finditer(r"^\[SQL: ([^\n]*?)\]?$", block, re.M)][:1]
+    count = log_text.count("Traceback (most recent call last)")
+    return [f"({count} traceback(s) in the log)"] + out
 
 
 # ---------------------------------------------------------------- in-process breakdown (child process)
@@ -807,37 +823,46 @@ def profile_child(spec: dict) -> None:
             from werkzeug.security import check_password_hash
             t_pw, _ = med(lambda: check_password_hash(admin.password_hash, PASSWORD))
             print(f"sign/login: check_password {t_pw:,.0f} ms per call ({admin.password_hash.split('$')[0]})")
+        names = admin.username, reader.username, dept.code, sop.code
 
-        # Whole routes through the test client (no HTTP, no gunicorn), with the number of SQL statements each runs.
-        def client_for(username):
-            client = app.test_client()
-            client.post("/login", data={"username": username, "password": PASSWORD})
-            return client
+    # Whole routes through the test client (no HTTP, no gunicorn), with the number of SQL statements each runs.
+    # Outside the app context above, so each request gets its own context, session and current_user.
+    admin_name, reader_name, dept_code, sop_code = names
 
-        admin_client, reader_client = client_for(admin.username), client_for(reader.username)
-        parts = []
-        for label, client, method, path, data in (
-                (f"GET /acks/departments/{dept.code}", admin_client, "GET", f"/acks/departments/{dept.code}", None),
-                ("GET /reading", reader_client, "GET", "/reading", None),
-                (f"export {sop.code} csv", admin_client, "POST", f"/acks/sops/{sop.code}/export", {"format": "csv"}),
-                (f"export {sop.code} xlsx", admin_client, "POST", f"/acks/sops/{sop.code}/export", {"format": "xlsx"})):
-            def call():
-                captured.clear()
-                resp = client.open(path, method=method, data=data)
-                return resp.status_code, len(captured), Counter(st.split(" FROM ")[-1][:60] if st.startswith("SELECT")
-                                                                else st[:40] for st, _p in captured)
-            ms, (status, n_sql, shapes) = med(call, runs=2)
-            top, top_n = shapes.most_common(1)[0] if shapes else ("", 0)
-            parts.append(f"{label}: {ms:,.0f} ms, {n_sql:,} SQL statements (status {status}; most repeated "
-                         f"{top_n:,}x: ...FROM {top!r})")
-        print("routes via the test client:")
-        for part in parts:
-            print(f"    {part}")
-        if spec["explain"]:
-            for name, plan in plans:
-                print(f"plan of {name}:")
-                for line in plan:
-                    print(f"    {line}")
+    def shape(statement: str) -> str:
+        """SELECT <first column> ... FROM <first table>: enough to recognise a statement run once per row."""
+        flat = re.sub(r"\s+", " ", statement)
+        m = re.match(r"(SELECT \S+).*? FROM (\S+)", flat)
+        return f"{m.group(1)} ... FROM {m.group(2)}" if m else flat[:60]
+
+    def client_for(username):
+        client = app.test_client()
+        client.post("/login", data={"username": username, "password": PASSWORD})
+        return client
+
+    admin_client, reader_client = client_for(admin_name), client_for(reader_name)
+    parts = []
+    for label, client, method, path, data in (
+            (f"GET /acks/departments/{dept_code}", admin_client, "GET", f"/acks/departments/{dept_code}", None),
+            ("GET /reading", reader_client, "GET", "/reading", None),
+            (f"export {sop_code} csv", admin_client, "POST", f"/acks/sops/{sop_code}/export", {"format": "csv"}),
+            (f"export {sop_code} xlsx", admin_client, "POST", f"/acks/sops/{sop_code}/export", {"format": "xlsx"})):
+        def call():
+            captured.clear()
+            resp = client.open(path, method=method, data=data)
+            return resp.status_code, len(captured), Counter(shape(st) for st, _p in captured)
+        ms, (status, n_sql, shapes) = med(call, runs=2)
+        top, top_n = shapes.most_common(1)[0] if shapes else ("", 0)
+        parts.append(f"{label}: {ms:,.0f} ms, {n_sql:,} SQL statements (status {status}; most repeated, "
+                     f"{top_n:,}x: {top})")
+    print("routes via the test client:")
+    for part in parts:
+        print(f"    {part}")
+    if spec["explain"]:
+        for name, plan in plans:
+            print(f"plan of {name}:")
+            for line in plan:
+                print(f"    {line}")
 
 
 def profile(env: dict, spec: dict) -> list[str]:
@@ -953,14 +978,13 @@ def run_database(kind: str, plan: Plan, args) -> dict:
             say(f"[{kind}]   5xx {s['5xx']}; connection errors {s['conn_errors']}; 'database is locked' in log "
                 f"{s['locked']}; tracebacks {s['tracebacks']}; worker timeouts {s['timeouts']}; audit verify: "
                 f"{s['verify']}")
-            if s["sample_5xx"]:
-                say(f"[{kind}]   first 5xx body: {s['sample_5xx'][:300]!r}")
             stop_gunicorn(server)
             server = None
-            boot_errors = log.read_text(errors="replace").count("Traceback")
-            if boot_errors:
-                say(f"[{kind}] note: the gunicorn log has {boot_errors} traceback(s): "
-                    + log.read_text(errors="replace").split("Traceback", 1)[1][:1500])
+            errors = error_summary(log.read_text(errors="replace"))
+            if errors:
+                say(f"[{kind}] the gunicorn log has errors; the first one, in the app's code:")
+                for line in errors:
+                    say(f"[{kind}]     {line}")
 
             # In-process breakdown.
             spec = {"admin": "admin", "reader": plan.usernames[readers[0]], "dept": "FO", "export": code,

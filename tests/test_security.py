@@ -43,9 +43,25 @@ ROUTES = {
     "acks.audience": ("/sops/FO-NA-001/audience", "admin"),
     "acks.add_audience": ("/sops/FO-NA-001/audience", "admin"),
     "acks.remove_audience": ("/sops/FO-NA-001/audience/999999/delete", "admin"),
+    "checklists.mine": ("/checklists/", "staff"),
+    "checklists.run": ("/checklists/runs/1", "staff"),
+    "checklists.item": ("/checklists/runs/1/items/1", "staff"),
+    "checklists.tick_item": ("/checklists/runs/1/items/1", "staff"),
+    "checklists.reassign_item": ("/checklists/runs/1/items/1/reassign", "manager"),
+    "checklists.finish_run": ("/checklists/runs/1/finish", "staff"),
+    "checklists.record": ("/checklists/runs/1/record", "staff"),
+    "checklists.onboarding": ("/onboarding", "staff"),
+    "checklists.team": ("/checklists/team", "manager"),
+    "checklists.history": ("/checklists/templates/CL-FO-NA-PRECHECK", "manager"),
+    "checklists.start_sop_run": ("/sops/FO-NA-001/run", "staff"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
-ALLOWED_STATUS = {"acks.remove_audience": (404,)}
+# Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
+# check (403), which tests/test_checklists.py covers person by person.
+OBJECT_CHECK = (200, 303, 403, 422)
+ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK, "checklists.item": OBJECT_CHECK,
+                  "checklists.tick_item": OBJECT_CHECK, "checklists.finish_run": OBJECT_CHECK,
+                  "checklists.record": OBJECT_CHECK}
 ACCOUNTS = {"staff": "fo.staff", "manager": "fo.manager", "admin": "admin"}
 RANK = {"public": 0, "staff": 1, "manager": 2, "admin": 3}
 
@@ -139,9 +155,10 @@ def test_get_requests_never_change_state(client, auth):
     """Every GET route leaves accounts, SOPs and the audit trail as they were (the anonymous search log
     is the one documented exception: it is analytics, like an access log)."""
     from app.acks.models import Acknowledgement, SopAudience
+    from app.checklists.models import ChecklistRun, ItemEvent, RunItem
     from app.sops.models import Sop, SopRevision
     auth.login("admin")
-    tables = [AuditEvent, User, Sop, SopRevision, Acknowledgement, SopAudience]
+    tables = [AuditEvent, User, Sop, SopRevision, Acknowledgement, SopAudience, ChecklistRun, RunItem, ItemEvent]
 
     def snapshot():
         db.session.expire_all()

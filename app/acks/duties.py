@@ -107,3 +107,14 @@ def last_signatures(user_id: int, sop_ids: list[int]) -> dict[int, Acknowledgeme
     acks = db.session.scalars(sa.select(Acknowledgement).where(Acknowledgement.id.in_(latest))
                               .options(sa.orm.joinedload(Acknowledgement.revision)))
     return {a.sop_id: a for a in acks}
+
+
+def signed_codes(user_id: int, codes: set[str]) -> set[str]:
+    """Which of these SOPs the person has signed in their current revision (a checklist item's test)."""
+    if not codes:
+        return set()
+    cur = aliased(SopRevision)
+    return set(db.session.scalars(
+        sa.select(Sop.code).join(cur, cur.id == Sop.current_revision_id)
+        .where(Sop.code.in_(codes), sa.exists().where(Acknowledgement.user_id == user_id,
+                                                       Acknowledgement.basis_id == cur.basis_id))))

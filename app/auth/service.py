@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
+from blinker import Namespace
+from flask import current_app
 from flask_babel import gettext
 from flask_login import login_user
 
@@ -80,6 +82,10 @@ def check(data: UserData, existing: set[str] | None = None) -> None:
         raise AccountError("password must have at least %(n)s characters", n=MIN_PASSWORD)
 
 
+# Sent inside the creating transaction (form, CSV import or CLI), so higher layers can follow.
+user_created = Namespace().signal("user-created")
+
+
 def create_user(data: UserData, actor=None) -> tuple[User, str]:
     """Create one user (the caller commits). Returns the user and the password it got."""
     check(data)
@@ -97,6 +103,7 @@ def create_user(data: UserData, actor=None) -> tuple[User, str]:
     db.session.add(user)
     db.session.flush()
     audit.record("user.create", f"user:{user.username}", {"role": user.role, "department": data.department}, actor=actor)
+    user_created.send(current_app._get_current_object(), user=user)  # e.g. onboarding plans start
     return user, password
 
 

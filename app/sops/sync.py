@@ -28,10 +28,12 @@ class SyncReport:
     retired: list[str] = field(default_factory=list)
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)  # "path:line: reason"
+    notes: list[str] = field(default_factory=list)  # what other content synced with it reports
 
     def lines(self) -> list[str]:
         return [
             *self.errors,
+            *self.notes,
             f"{len(self.created)} new, {len(self.revised)} revised, {len(self.retired)} retired, "
             f"{self.unchanged} unchanged, {len(self.errors)} skipped with errors",
         ]

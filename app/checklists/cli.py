@@ -1,0 +1,33 @@
+"""`flask checklists …`: thin wrappers the tests call too."""
+from datetime import date
+
+import click
+import sqlalchemy as sa
+
+from app.checklists import bp
+from app.checklists.models import ChecklistRun
+from app.checklists.runs import schedule
+from app.checklists.sync import sync_templates
+from app.extensions import db
+
+
+@bp.cli.command("sync")
+def sync_command():
+    """Read content/checklists (also done by `flask sops sync`)."""
+    for line in sync_templates():
+        click.echo(line)
+    db.session.commit()
+
+
+@bp.cli.command("schedule")
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="default: today")
+def schedule_command(day):
+    """Create today's recurring runs (cron-able; running it twice creates nothing more)."""
+    day = day.date() if day else date.today()
+    count = lambda: db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun).where(  # noqa: E731
+        ChecklistRun.kind == "recurring", ChecklistRun.run_date == day))
+    before = count()
+    runs = schedule(day)
+    created = count() - before
+    db.session.commit()
+    click.echo(f"{day}: {len(runs)} recurring runs due, {created} created")

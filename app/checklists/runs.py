@@ -1,0 +1,228 @@
+"""Starting runs (onboarding, recurring, ad hoc), ticking items, finishing, and who may do what."""
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from flask_babel import gettext
+from sqlalchemy.exc import IntegrityError
+
+from app import audit
+from app.acks.duties import signed_codes
+from app.auth.models import User
+from app.checklists.content import Item
+from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
+from app.extensions import db
+from app.org import Department
+from app.sops.models import utcnow
+from app.workdays import nth_workday
+
+
+class RunError(Exception):
+    """A refused action, with a message for the user and an HTTP status."""
+
+    def __init__(self, text: str, status: int = 422, **params):
+        super().__init__(text)
+        self.text, self.status, self.params = text, status, params
+
+    def message(self) -> str:
+        return gettext(self.text, **self.params)
+
+
+def start(title: str, kind: str, items: list[dict], run_date: date, *, revision: ChecklistRevision | None = None,
+          assignee: User | None = None, department: Department | None = None, positions: list[str] = (),
+          sop_revision_id: int | None = None, created_by: User | None = None, dedupe_key: str | None = None) -> ChecklistRun:
+    """Create a run with its items copied in; with a dedupe_key, a second start returns the first run."""
+    if dedupe_key:
+        existing = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.dedupe_key == dedupe_key))
+        if existing:
+            return existing
+    run = ChecklistRun(kind=kind, title=title, revision_id=revision.id if revision else None,
+                       template_id=revision.template_id if revision else None, sop_revision_id=sop_revision_id,
+                       assignee=assignee, department=department, run_date=run_date,
+                       positions="|" + "|".join(positions) + "|" if positions else "",
+                       created_by_id=created_by.id if created_by else None, dedupe_key=dedupe_key)
+    run.items = [RunItem(position=n, section=i["section"], text=i["text"], sop_code=i.get("sop"),
+                         evidence=i.get("evidence", ""), role=i.get("role", "assignee"),
+                         due=nth_workday(run_date, i["day"]) if i.get("day") else (run_date if kind == "recurring" else None))
+                 for n, i in enumerate(items)]
+    try:
+        with db.session.begin_nested():
+            db.session.add(run)
+    except IntegrityError:  # a concurrent start with the same key won
+        return db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.dedupe_key == dedupe_key))
+    return run
+
+
+def live_templates(kind: str) -> list[ChecklistTemplate]:
+    return list(db.session.scalars(sa.select(ChecklistTemplate).where(
+        ChecklistTemplate.kind == kind, ChecklistTemplate.retired_at.is_(None)).options(
+        sa.orm.joinedload(ChecklistTemplate.current))))
+
+
+def start_onboarding(user: User, actor: User | None = None) -> list[ChecklistRun]:
+    """Start every onboarding plan whose positions or departments match the user (needs a start date)."""
+    if user.start_date is None or not (user.positions or user.department):
+        return []
+    runs = []
+    for template in live_templates("onboarding"):
+        meta = template.current.meta
+        if set(meta["positions"]) & set(user.position_names) or (user.department and user.department.name in meta["departments"]):
+            runs.append(start(template.title, "onboarding", template.current.items, user.start_date,
+                              revision=template.current, assignee=user, created_by=actor,
+                              dedupe_key=f"onboarding:{template.code}:{user.id}"))
+    return runs
+
+
+def due_on(schedule: dict, day: date) -> bool:
+    return schedule["every"] == "day" or day.weekday() in schedule.get("days", [])
+
+
+def schedule(day: date) -> list[ChecklistRun]:
+    """Create the recurring runs due on `day`, one per team (department); never twice (dedupe key)."""
+    departments = {d.name: d for d in db.session.scalars(sa.select(Department))}
+    runs = []
+    for template in live_templates("recurring"):
+        meta = template.current.meta
+        if not due_on(meta["schedule"], day):
+            continue
+        for name in meta["departments"]:
+            runs.append(start(template.title, "recurring", template.current.items, day, revision=template.current,
+                              department=departments[name], positions=meta["positions"],
+                              dedupe_key=f"recurring:{template.code}:{departments[name].id}:{day.isoformat()}"))
+    return runs
+
+
+def start_from_sop(user: User, sop, items: list[Item]) -> ChecklistRun:
+    """An ad-hoc run of the task list in an SOP's current revision ("按本规程执行")."""
+    return start(sop.current.title, "adhoc", [vars(i) for i in items], date.today(), assignee=user,
+                 department=user.department, sop_revision_id=sop.current_revision_id, created_by=user)
+
+
+# Who may tick ---------------------------------------------------------------------------------------
+
+
+def team_member(user: User, run: ChecklistRun) -> bool:
+    """A team run is worked by the department's people in the named positions (all, if none are named)."""
+    if run.department_id is None or user.department_id != run.department_id:
+        return False
+    wanted = [p for p in run.positions.split("|") if p]
+    return not wanted or bool(set(wanted) & set(user.position_names))
+
+
+def manages(user: User, run: ChecklistRun) -> bool:
+    dept = run.assignee.department_id if run.assignee else run.department_id
+    return user.role == "admin" or (user.role == "manager" and user.department_id == dept)
+
+
+def may_see(user: User, run: ChecklistRun) -> bool:
+    return (run.assignee_id == user.id or team_member(user, run) or manages(user, run)
+            or any(i.assignee_id == user.id for i in run.items) or is_it(user) and any(i.role == "it" for i in run.items))
+
+
+def is_it(user: User) -> bool:
+    return user.department is not None and user.department.code == "IT"
+
+
+def may_tick(user: User, run: ChecklistRun, item: RunItem) -> bool:
+    if manages(user, run):
+        return True
+    if item.assignee_id is not None:
+        return item.assignee_id == user.id
+    if item.role == "manager":
+        return False
+    if item.role == "it":
+        return is_it(user)
+    return run.assignee_id == user.id or team_member(user, run)
+
+
+# Ticking and finishing -----------------------------------------------------------------------------
+
+
+def lock(item_id: int) -> RunItem | None:
+    """The item, locked until commit (PostgreSQL row lock; SQLite writers are serialised by BEGIN IMMEDIATE)."""
+    return db.session.scalar(sa.select(RunItem).where(RunItem.id == item_id).with_for_update()
+                             .execution_options(populate_existing=True))
+
+
+def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = "", number: str = "") -> RunItem:
+    """Tick or untick; every call is one event in the item's history. The caller commits."""
+    item = lock(item_id)
+    if item is None or item.run_id != run.id:
+        raise RunError("There is no such item in this checklist.", 404)
+    if run.finished_at is not None:
+        raise RunError("This checklist is finished; it can no longer change.", 403)
+    if not may_tick(user, run, item):
+        raise RunError("This item is not yours to tick.", 403)
+    if item.sop_code:
+        raise RunError("This item is done when you sign the SOP.", 409)
+    note, number = (note or "").strip(), (number or "").strip()
+    if done and item.evidence == "note" and not note:
+        raise RunError("Write a note before ticking this item.")
+    if done and item.evidence == "number":
+        try:
+            Decimal(number.replace(",", ""))
+        except InvalidOperation:
+            raise RunError("Enter a number before ticking this item (for example 12850.00).") from None
+    if done and item.done_at is None:
+        item.done_at, item.done_by_id, item.note, item.number = utcnow(), user.id, note, number
+    elif not done and item.done_at is not None:
+        item.done_at, item.done_by_id = None, None
+        audit.record("checklist.untick", f"run:{run.id}", {"item": item.position, "text": item.text})
+    db.session.add(ItemEvent(item_id=item.id, user_id=user.id, action="tick" if done else "untick",
+                             detail=json.dumps({k: v for k, v in (("note", note), ("number", number)) if v},
+                                               ensure_ascii=False)))
+    return item
+
+
+def reassign(user: User, run: ChecklistRun, item_id: int, username: str) -> RunItem:
+    item = db.session.get(RunItem, item_id)
+    if item is None or item.run_id != run.id:
+        raise RunError("There is no such item in this checklist.", 404)
+    if not manages(user, run) or run.finished_at is not None:
+        raise RunError("Only the department's manager can reassign an open item.", 403)
+    target = db.session.scalar(sa.select(User).where(User.username == username.strip(), User.active))
+    if target is None:
+        raise RunError("There is no active user '%(name)s'.", name=username.strip())
+    item.assignee_id = target.id
+    db.session.add(ItemEvent(item_id=item.id, user_id=user.id, action="reassign", detail=target.username))
+    audit.record("checklist.reassign", f"run:{run.id}", {"item": item.position, "to": target.username})
+    return item
+
+
+@dataclass
+class Progress:
+    done: int
+    total: int
+    overdue: int
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+
+def signer(run: ChecklistRun) -> int | None:
+    """Whose signature completes the SOP items: the run's person (team runs: nobody's, so never by ticking)."""
+    return run.assignee_id
+
+
+def completion(run: ChecklistRun) -> tuple[set[int], Progress]:
+    """Ids of complete items (SOP items count when the run's person signed the current revision)."""
+    signed = signed_codes(signer(run), {i.sop_code for i in run.items if i.sop_code}) if signer(run) else set()
+    done = {i.id for i in run.items if (i.sop_code in signed if i.sop_code else i.done_at is not None)}
+    today = date.today()
+    overdue = sum(1 for i in run.items if i.id not in done and i.due is not None and i.due < today)
+    return done, Progress(len(done), len(run.items), overdue)
+
+
+def finish(user: User, run: ChecklistRun) -> None:
+    if run.finished_at is not None:
+        raise RunError("This checklist is finished; it can no longer change.", 403)
+    if not (run.assignee_id == user.id or team_member(user, run) or manages(user, run)):
+        raise RunError("This checklist is not yours to finish.", 403)
+    done, progress = completion(run)
+    if progress.done < progress.total:
+        raise RunError("%(n)s items are still open.", n=progress.total - progress.done)
+    run.finished_at, run.finished_by_id = utcnow(), user.id
+    audit.record("checklist.finish", f"run:{run.id}", {"title": run.title})

@@ -1,0 +1,238 @@
+"""My checklists, a run with its items, onboarding timelines, the manager's overview, template history."""
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.access import allow
+from app.auth.models import User
+from app.checklists import bp
+from app.checklists.content import parse_items
+from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
+from app.checklists.runs import (RunError, completion, finish, manages, may_see, may_tick, reassign, start_from_sop,
+                                 team_member, tick)
+from app.extensions import db
+from app.htmx import render, wants_fragment
+from app.panels import home_panel
+from app.sops.content import ContentError
+from app.sops.library import get_sop
+from app.sops.models import Sop
+from app.workdays import unconfigured_years
+
+
+def get_run(run_id: int) -> ChecklistRun:
+    """The one lookup for a run: 404 when there is none, 403 when it is not the user's to see."""
+    run = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.id == run_id).options(
+        sa.orm.selectinload(ChecklistRun.items), sa.orm.joinedload(ChecklistRun.assignee)))
+    if run is None:
+        abort(404)
+    if not may_see(current_user, run):
+        abort(403)
+    return run
+
+
+def my_runs(open_only: bool = True) -> list[ChecklistRun]:
+    """Runs for me: my own, my team's for today, and runs with an item reassigned to me."""
+    today = date.today()
+    mine = sa.or_(
+        ChecklistRun.assignee_id == current_user.id,
+        sa.and_(ChecklistRun.department_id == current_user.department_id, ChecklistRun.assignee_id.is_(None),
+                ChecklistRun.run_date == today),
+        ChecklistRun.id.in_(sa.select(RunItem.run_id).where(RunItem.assignee_id == current_user.id)),
+    )
+    stmt = sa.select(ChecklistRun).where(mine).options(sa.orm.selectinload(ChecklistRun.items)).order_by(
+        ChecklistRun.run_date.desc(), ChecklistRun.id.desc())
+    if open_only:
+        stmt = stmt.where(ChecklistRun.finished_at.is_(None))
+    runs = db.session.scalars(stmt).all()
+    return [r for r in runs if r.assignee_id is not None or team_member(current_user, r)
+            or any(i.assignee_id == current_user.id for i in r.items)]
+
+
+@bp.get("/checklists/")
+@allow("staff")
+def mine():
+    """My open checklists with their progress."""
+    runs = [(r, completion(r)[1]) for r in my_runs()]
+    return render_template("checklists/mine.html", runs=runs)
+
+
+@home_panel
+def checklists_panel() -> str:
+    return render_template("checklists/_home_panel.html", runs=[(r, completion(r)[1]) for r in my_runs()[:6]])
+
+
+def run_context(run: ChecklistRun) -> dict:
+    done, progress = completion(run)
+    sections: dict[str, list[RunItem]] = {}
+    for item in run.items:
+        sections.setdefault(item.section, []).append(item)
+    return {"run": run, "done": done, "progress": progress, "sections": sections, "today": date.today(),
+            "manager": manages(current_user, run), "may_tick": lambda i: may_tick(current_user, run, i),
+            "warn_years": unconfigured_years(*(i.due for i in run.items if i.due))}
+
+
+@bp.get("/checklists/runs/<int:run_id>")
+@allow("staff")
+def run(run_id: int):
+    """One run: its sections and items, ticked in place."""
+    return render_template("checklists/run.html", **run_context(get_run(run_id)))
+
+
+@bp.get("/checklists/runs/<int:run_id>/items/<int:item_id>")
+@allow("staff")
+def item(run_id: int, item_id: int):
+    """One item (re-read after its SOP was signed inline), with the progress bar out of band."""
+    ctx = run_context(get_run(run_id))
+    found = next((i for i in ctx["run"].items if i.id == item_id), None)
+    if found is None:
+        abort(404)
+    return render("checklists/run.html", "checklists/_item_oob.html", item=found, **ctx)
+
+
+@bp.post("/checklists/runs/<int:run_id>/items/<int:item_id>")
+@allow("staff")
+def tick_item(run_id: int, item_id: int):
+    """Tick (done=1) or untick (done=0) an item, with its note or number."""
+    run_ = get_run(run_id)
+    error, status = None, 200
+    try:
+        tick(current_user, run_, item_id, request.form.get("done") == "1", request.form.get("note", ""),
+             request.form.get("number", ""))
+    except RunError as e:
+        db.session.rollback()
+        if e.status == 404:
+            abort(404)
+        error, status = e.message(), e.status
+    else:
+        db.session.commit()
+    if not wants_fragment():
+        if error:
+            flash(error, "error")
+        return redirect(url_for("checklists.run", run_id=run_id) + f"#item-{item_id}", 303)
+    run_ = get_run(run_id)
+    ctx = run_context(run_)
+    found = next(i for i in run_.items if i.id == item_id)
+    return render("checklists/run.html", "checklists/_item_oob.html", status, item=found, error=error, **ctx)
+
+
+@bp.post("/checklists/runs/<int:run_id>/items/<int:item_id>/reassign")
+@allow("manager")
+def reassign_item(run_id: int, item_id: int):
+    """The manager hands an item to someone else (e.g. when the person it waits for is away)."""
+    run_ = get_run(run_id)
+    try:
+        reassign(current_user, run_, item_id, request.form.get("username", ""))
+        db.session.commit()
+        flash(_("Reassigned."), "success")
+    except RunError as e:
+        db.session.rollback()
+        if e.status in (403, 404):
+            abort(e.status)
+        flash(e.message(), "error")
+    return redirect(url_for("checklists.run", run_id=run_id) + f"#item-{item_id}", 303)
+
+
+@bp.post("/checklists/runs/<int:run_id>/finish")
+@allow("staff")
+def finish_run(run_id: int):
+    """Close a run whose items are all complete; it can no longer change."""
+    run_ = get_run(run_id)
+    try:
+        finish(current_user, run_)
+        db.session.commit()
+        flash(_("Finished and filed."), "success")
+    except RunError as e:
+        db.session.rollback()
+        if e.status == 403:
+            abort(403)
+        flash(e.message(), "error")
+    return redirect(url_for("checklists.run", run_id=run_id), 303)
+
+
+@bp.get("/checklists/runs/<int:run_id>/record")
+@allow("staff")
+def record(run_id: int):
+    """A printable record of the run: every item, who ticked it and when, with notes and numbers."""
+    ctx = run_context(get_run(run_id))
+    events = db.session.scalars(sa.select(ItemEvent).where(ItemEvent.item_id.in_([i.id for i in ctx["run"].items]))
+                                .options(sa.orm.joinedload(ItemEvent.user)).order_by(ItemEvent.id)).all()
+    return render_template("checklists/record.html", events=events, **ctx)
+
+
+@bp.get("/onboarding")
+@allow("staff")
+def onboarding():
+    """My onboarding plan as a timeline: overdue, this week, later, done."""
+    runs = db.session.scalars(sa.select(ChecklistRun).where(
+        ChecklistRun.assignee_id == current_user.id, ChecklistRun.kind == "onboarding")
+        .options(sa.orm.selectinload(ChecklistRun.items)).order_by(ChecklistRun.id)).all()
+    today = date.today()
+    week_end = today + timedelta(days=6 - today.weekday())
+    plans = []
+    for r in runs:
+        done, progress = completion(r)
+        groups = {"overdue": [], "week": [], "later": [], "done": []}
+        for i in r.items:
+            key = "done" if i.id in done else "overdue" if i.due and i.due < today else \
+                "week" if i.due is None or i.due <= week_end else "later"
+            groups[key].append(i)
+        plans.append((r, progress, groups, unconfigured_years(*(i.due for i in r.items if i.due))))
+    return render_template("checklists/onboarding.html", plans=plans, today=today)
+
+
+@bp.get("/checklists/team")
+@allow("manager")
+def team():
+    """New hires in my department (all, for admins): progress, overdue items and who they wait for."""
+    stmt = sa.select(ChecklistRun).join(User, User.id == ChecklistRun.assignee_id).where(
+        ChecklistRun.kind == "onboarding").options(sa.orm.selectinload(ChecklistRun.items),
+                                                    sa.orm.joinedload(ChecklistRun.assignee)).order_by(User.username)
+    if current_user.role != "admin":
+        stmt = stmt.where(User.department_id == (current_user.department_id or -1))
+    rows, today = [], date.today()
+    for r in db.session.scalars(stmt).unique():
+        done, progress = completion(r)
+        late = [i for i in r.items if i.id not in done and i.due and i.due < today]
+        rows.append((r, progress, late, sorted({i.role for i in late})))
+    return render("checklists/team.html", "checklists/_team.html", rows=rows)
+
+
+@bp.get("/checklists/templates/<code>")
+@allow("manager")
+def history(code: str):
+    """A recurring template's completion rate by day (a small server-drawn SVG) and the runs that were missed."""
+    template = db.session.scalar(sa.select(ChecklistTemplate).where(ChecklistTemplate.code == code))
+    if template is None:
+        abort(404)
+    since = date.today() - timedelta(days=29)
+    runs = db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.template_id == template.id,
+                                                            ChecklistRun.run_date >= since)
+                              .options(sa.orm.joinedload(ChecklistRun.department)).order_by(ChecklistRun.run_date)).all()
+    days = [since + timedelta(days=n) for n in range(30)]
+    per_day = {d: [r for r in runs if r.run_date == d] for d in days}
+    rates = [(d, (sum(1 for r in rs if r.finished_at) / len(rs)) if rs else None) for d, rs in per_day.items()]
+    missed = [r for r in runs if r.finished_at is None and r.run_date < date.today()]
+    return render_template("checklists/history.html", template=template, rates=rates, missed=missed)
+
+
+@bp.post("/sops/<code>/run")
+@allow("staff")
+def start_sop_run(code: str):
+    """按本规程执行: start an ad-hoc run of the SOP's task list for me."""
+    sop: Sop = get_sop(code)
+    rev = sop.current
+    try:
+        items = parse_items(rev.markdown, 1, set(db.session.scalars(sa.select(Sop.code))), default_section=rev.title)
+    except ContentError as e:
+        items, problem = [], e.reason
+    else:
+        problem = None
+    if not items or sop.retired_at:
+        flash(problem or _("This SOP has no task list to run."), "error")
+        return redirect(url_for("sops.show", code=code), 303)
+    new = start_from_sop(current_user, sop, items)
+    db.session.commit()
+    return redirect(url_for("checklists.run", run_id=new.id), 303)

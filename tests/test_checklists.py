@@ -1,0 +1,408 @@
+"""Checklist templates, runs, ticking, onboarding, working days, recurring schedules and the pages."""
+import re
+import shutil
+import threading
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.audit import AuditEvent
+from app.auth.models import User
+from app.auth.service import UserData, create_user
+from app.checklists.content import ContentError, parse_items
+from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
+from app.checklists.runs import schedule, start_onboarding
+from app.checklists.sync import sync_templates
+from app.extensions import db
+from app.workdays import nth_workday, unconfigured_years
+from tests.conftest import HX, ROOT, THREE_WAYS, Auth, page_or_fragment
+
+
+def user(username: str) -> User:
+    return db.session.scalar(sa.select(User).where(User.username == username))
+
+
+def onboarding_run(username: str = "newhire") -> ChecklistRun:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.assignee_id == user(username).id,
+                                                           ChecklistRun.kind == "onboarding"))
+
+
+def item_where(run: ChecklistRun, text: str) -> RunItem:
+    return next(i for i in run.items if text in i.text)
+
+
+def tick(auth: Auth, run: ChecklistRun, item: RunItem, done=True, headers=HX, **form):
+    return auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1" if done else "0", **form},
+                     token_from=f"/checklists/runs/{run.id}", headers=headers)
+
+
+@pytest.fixture
+def checklists_dir(app, tmp_path):
+    """A copy of content/checklists that a test may edit; synced from there."""
+    root = tmp_path / "checklists"
+    shutil.copytree(ROOT / "content" / "checklists", root)
+    return root
+
+
+def write(root: Path, name: str, text: str) -> Path:
+    path = root / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# Templates ----------------------------------------------------------------------------------------
+
+
+def test_item_annotations_are_parsed():
+    items = parse_items("## 第一周\n\n- [ ] 阅读 [[FO-CI-001]] (第3天) @经理 {备注}\n- [x] 盘点备用金 {number} (day 2)\n"
+                        "```\n- [ ] not an item in a code fence\n```\n", 5, {"FO-CI-001"})
+    assert [(i.section, i.text, i.day, i.sop, i.evidence, i.role, i.line) for i in items] == [
+        ("第一周", "阅读 FO-CI-001", 3, "FO-CI-001", "note", "manager", 7),
+        ("第一周", "盘点备用金", 2, None, "number", "assignee", 8)]
+
+
+@pytest.mark.parametrize("body,reason", [
+    ("- [ ] 报到 (第三天)", "due offset"),
+    ("- [ ] 报到 (day x)", "due offset"),
+    ("- [ ] 阅读 [[XX-NO-999]]", "unknown SOP"),
+    ("- [ ] 报到 @老板", "unknown role"),
+])
+def test_bad_items_are_refused_with_the_line(body, reason):
+    with pytest.raises(ContentError, match=reason) as e:
+        parse_items("\n\n" + body, 10, {"FO-CI-001"})
+    assert e.value.line == 12
+
+
+def test_bad_templates_are_reported_with_path_and_line_and_skipped(app, checklists_dir):
+    head = "---\nid: {id}\ntitle: T\nkind: adhoc\n---\n"
+    write(checklists_dir, "empty.md", head.format(id="CL-EMPTY") + "没有任何条目。\n")
+    write(checklists_dir, "dup.md", head.format(id="CL-FO-NA-PRECHECK") + "- [ ] 一项\n")
+    write(checklists_dir, "unknown.md", head.format(id="CL-UNKNOWN") + "\n- [ ] 阅读 [[XX-NO-999]]\n")
+    write(checklists_dir, "offset.md", head.format(id="CL-OFFSET") + "- [ ] 报到 (第一天)\n")
+    lines = sync_templates(checklists_dir)
+    text = "\n".join(lines)
+    assert re.search(r"empty\.md:6: the checklist has no items", text)
+    assert re.search(r"dup\.md:2: duplicate id 'CL-FO-NA-PRECHECK'", text) or \
+        re.search(r"night-audit-precheck\.md:2: duplicate id", text)
+    assert re.search(r"unknown\.md:7: unknown SOP 'XX-NO-999'", text)
+    assert re.search(r"offset\.md:6: due offset", text)
+    codes = set(db.session.scalars(sa.select(ChecklistTemplate.code).where(ChecklistTemplate.retired_at.is_(None))))
+    assert {"CL-EMPTY", "CL-UNKNOWN", "CL-OFFSET"}.isdisjoint(codes) and "ONB-FO-RECEPTION" in codes
+
+
+def test_a_run_keeps_its_revision_when_the_template_changes(app, checklists_dir):
+    run = onboarding_run()
+    before = [(i.text, i.due) for i in run.items]
+    path = checklists_dir / "onboarding-front-desk.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("- [ ] 参加一次消防演练并知道本楼层的疏散路线 (第14天)\n", ""), encoding="utf-8")
+    sync_templates(checklists_dir)
+    db.session.commit()
+    template = db.session.scalar(sa.select(ChecklistTemplate).where(ChecklistTemplate.code == "ONB-FO-RECEPTION"))
+    assert template.current.number == 2 and len(template.current.items) == len(before) - 1
+    assert [(i.text, i.due) for i in onboarding_run().items] == before  # the open run keeps the removed item
+
+
+# Working days ------------------------------------------------------------------------------------
+
+
+def test_due_dates_skip_weekends_and_holidays_and_count_make_up_days(app):
+    start = date(2026, 9, 30)  # a Wednesday before the National Day holiday (1–7 October 2026)
+    assert [nth_workday(start, n) for n in range(1, 6)] == [
+        date(2026, 9, 30), date(2026, 10, 8), date(2026, 10, 9), date(2026, 10, 10), date(2026, 10, 12)]
+    assert date(2026, 10, 10).weekday() == 5  # a Saturday make-up working day (调休) counts
+
+
+def test_a_year_without_holiday_data_counts_weekends_and_warns_then_reads_the_content_file(app, tmp_path):
+    assert nth_workday(date(2027, 1, 1), 1) == date(2027, 1, 1)  # a Friday; the package knows no 2027
+    assert unconfigured_years(date(2027, 1, 4)) == [2027]
+    content = tmp_path / "content"
+    (content / "holidays").mkdir(parents=True)
+    (content / "holidays" / "2027.yaml").write_text("holidays: [2027-01-01]\nworkdays: [2027-01-02]\n")
+    app.config["CONTENT_DIR"] = str(content)
+    assert nth_workday(date(2027, 1, 1), 1) == date(2027, 1, 2)  # the holiday skipped, the Saturday worked
+    assert unconfigured_years(date(2027, 1, 4)) == []
+
+
+def test_the_warning_shows_on_a_plan_that_runs_into_an_unconfigured_year(client, auth):
+    u = user("newhire")
+    for run in db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.assignee_id == u.id)):
+        for i in run.items:
+            i.due = date(2027, 1, 15)
+    db.session.commit()
+    auth.login("newhire")
+    assert "2027年节假日安排未配置" in client.get("/onboarding").get_data(as_text=True)
+
+
+# Onboarding --------------------------------------------------------------------------------------
+
+
+def test_the_demo_new_hire_has_a_plan_with_due_dates_from_the_start_date(app):
+    run = onboarding_run()
+    assert run.title == "前台接待 30 天入职计划" and run.run_date == date.today()
+    first = [i for i in run.items if i.section.startswith("第一天")]
+    assert first and all(i.due == nth_workday(date.today(), 1) for i in first)
+    assert onboarding_run("fo.staff") is None  # no start date, no plan
+
+
+@pytest.mark.parametrize("how", ["cli", "csv", "form"])
+def test_creating_a_user_with_start_date_and_position_starts_the_plan(app, client, auth, how):
+    if how == "cli":
+        result = app.test_cli_runner().invoke(args=["users", "create", "li.ming", "--name", "李明", "--department",
+                                                    "IT支持部", "--positions", "热线工程师", "--start-date", "2026-12-01"])
+        assert result.exit_code == 0, result.output
+    elif how == "csv":
+        from app.auth.service import import_csv
+        import_csv("username,display_name,department,positions,start_date\nli.ming,李明,IT支持部,热线工程师,2026-12-01\n")
+        db.session.commit()
+    else:
+        auth.login("admin")
+        r = auth.post("/admin/users/new", {"username": "li.ming", "display_name": "李明", "department": "IT支持部",
+                                           "positions": "热线工程师", "role": "staff", "start_date": "2026-12-01",
+                                           "password": "a-long-password-1"}, token_from="/admin/users/new")
+        assert r.status_code in (200, 303)
+    run = onboarding_run("li.ming")
+    assert run is not None and run.title == "IT 热线工程师 30 天入职计划"
+    assert run.items[0].due == date(2026, 12, 1)
+
+
+def test_a_start_date_in_the_past_makes_the_plan_overdue_at_once(app):
+    u, _pw = create_user(UserData("old.start", "老员工", "", "前厅部", ("前台接待",), "staff", date(2026, 1, 5), "pw-123456789"))
+    db.session.commit()
+    run = onboarding_run("old.start")
+    assert run.items[0].due == date(2026, 1, 5)
+    assert all(i.due < date.today() for i in run.items)
+    assert start_onboarding(u)[0].id == run.id  # starting again returns the same run
+
+
+# Ticking -----------------------------------------------------------------------------------------
+
+
+@THREE_WAYS
+def test_item_fragment_and_page(client, auth, headers, fragment):
+    auth.login("newhire")
+    run = onboarding_run()
+    item = run.items[0]
+    page_or_fragment(client, f"/checklists/runs/{run.id}/items/{item.id}", headers, fragment, f'<li id="item-{item.id}"')
+
+
+def test_tick_records_who_and_when_and_untick_is_audited_with_history(client, auth):
+    auth.login("newhire")
+    run = onboarding_run()
+    item = run.items[0]
+    r = tick(auth, run, item)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "item-done" in html and f'id="run-progress-{run.id}" role' in html \
+        and 'hx-swap-oob="true"' in html
+    db.session.expire_all()
+    item = db.session.get(RunItem, item.id)
+    assert item.done_by_id == user("newhire").id and item.done_at is not None
+    assert tick(auth, run, item, done=False).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(RunItem, item.id).done_at is None
+    actions = [e.action for e in db.session.scalars(sa.select(ItemEvent).where(ItemEvent.item_id == item.id))]
+    assert actions == ["tick", "untick"]
+    assert db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "checklist.untick")) is not None
+
+
+def test_without_javascript_a_tick_redirects_back(client, auth):
+    auth.login("newhire")
+    run = onboarding_run()
+    r = tick(auth, run, run.items[0], headers={})
+    assert r.status_code == 303 and f"/checklists/runs/{run.id}#item-" in r.headers["Location"]
+
+
+def test_evidence_is_required(client, auth):
+    auth.login("newhire")
+    run = onboarding_run()
+    note_item, number_item = item_where(run, "跟班观摩"), item_where(run, "5 笔散客")
+    r = tick(auth, run, note_item)
+    assert r.status_code == 422 and "备注" in r.get_data(as_text=True)
+    assert tick(auth, run, number_item, number="五笔").status_code == 422
+    assert tick(auth, run, number_item, number="5").status_code == 200
+    assert tick(auth, run, note_item, note="押金规则不清楚").status_code == 200
+    db.session.expire_all()
+    assert db.session.get(RunItem, note_item.id).note == "押金规则不清楚"
+
+
+def test_sop_items_complete_only_when_the_sop_is_signed(client, auth):
+    auth.login("newhire")
+    run = onboarding_run()
+    sop_item = item_where(run, "前台入住登记流程")
+    assert tick(auth, run, sop_item).status_code == 409
+    html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
+    assert f'hx-get="/sops/FO-CI-001/ack"' in html  # the sign panel, inline
+    auth.post("/sops/FO-CI-001/ack", {"password": "demo-2026", "revision_id": _current("FO-CI-001")},
+              token_from="/sops/FO-CI-001/ack")
+    html = client.get(f"/checklists/runs/{run.id}/items/{sop_item.id}", headers=HX).get_data(as_text=True)
+    assert "item-done" in html and "已签 " not in html
+
+
+def _current(code: str) -> int:
+    from app.sops.models import Sop
+    return db.session.scalar(sa.select(Sop.current_revision_id).where(Sop.code == code))
+
+
+def test_wrong_people_get_403_and_managers_may_tick(client, auth, app):
+    run = onboarding_run()
+    item = run.items[0]
+    auth.login("cs.agent")
+    assert client.get(f"/checklists/runs/{run.id}").status_code == 403
+    assert tick(auth, run, item).status_code == 403
+    auth.logout()
+    auth.login("fo.staff")  # same department, not the new hire's
+    assert tick(auth, run, item).status_code == 403
+    auth.logout()
+    auth.login("newhire")
+    it_item = next(i for i in run.items if i.role == "it")
+    assert tick(auth, run, it_item).status_code == 403  # IT's item
+    auth.logout()
+    auth.login("it.hotline")
+    assert tick(auth, run, it_item).status_code == 200
+    auth.logout()
+    auth.login("fo.manager")
+    assert tick(auth, run, item).status_code == 200
+
+
+def test_a_finished_run_refuses_ticks(client, auth):
+    auth.login("fo.night")
+    schedule(date.today())
+    db.session.commit()
+    run = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.dedupe_key.like("recurring:CL-FO-NA-PRECHECK:%")))
+    for item in run.items:
+        assert tick(auth, run, item, note="已核对", number="2000").status_code == 200
+    r = auth.post(f"/checklists/runs/{run.id}/finish", token_from=f"/checklists/runs/{run.id}")
+    assert r.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(ChecklistRun, run.id).finished_at is not None
+    assert tick(auth, run, run.items[0], done=False).status_code == 403
+    record = client.get(f"/checklists/runs/{run.id}/record").get_data(as_text=True)
+    assert "已核对" in record and "2000" in record and "周强" in record
+
+
+def test_finishing_with_open_items_is_refused(client, auth):
+    auth.login("newhire")
+    run = onboarding_run()
+    r = auth.post(f"/checklists/runs/{run.id}/finish", token_from=f"/checklists/runs/{run.id}", follow_redirects=True)
+    assert "仍未完成" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(ChecklistRun, run.id).finished_at is None
+
+
+def test_two_people_ticking_the_same_item_at_once(app):
+    run = onboarding_run()
+    item = run.items[0]
+    people = ["newhire", "fo.manager"]
+    clients = [app.test_client() for _ in people]
+    tokens = []
+    for c, name in zip(clients, people):
+        a = Auth(c)
+        a.login(name)
+        tokens.append(a.token(f"/checklists/runs/{run.id}"))
+    url = f"/checklists/runs/{run.id}/items/{item.id}"
+    db.session.commit()
+    barrier, codes = threading.Barrier(2), []
+
+    def go(c, token):
+        barrier.wait()
+        codes.append(c.post(url, data={"done": "1", "csrf_token": token}, headers=HX).status_code)
+
+    threads = [threading.Thread(target=go, args=pair) for pair in zip(clients, tokens)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200, 200]
+    db.session.expire_all()
+    events = list(db.session.scalars(sa.select(ItemEvent).where(ItemEvent.item_id == item.id)))
+    assert sorted(e.user.username for e in events) == sorted(people)
+    done = db.session.get(RunItem, item.id)
+    assert done.done_at is not None and done.done_by_id in {user(p).id for p in people}
+
+
+def test_manager_reassigns_an_item(client, auth):
+    run = onboarding_run()
+    item = item_where(run, "安排带教师傅")
+    auth.login("fo.manager")
+    r = auth.post(f"/checklists/runs/{run.id}/items/{item.id}/reassign", {"username": "fo.staff"},
+                  token_from=f"/checklists/runs/{run.id}")
+    assert r.status_code == 303
+    auth.logout()
+    auth.login("fo.staff")
+    assert tick(auth, run, item).status_code == 200
+    assert f"/checklists/runs/{run.id}" in client.get("/checklists/").get_data(as_text=True)
+
+
+# Recurring ---------------------------------------------------------------------------------------
+
+
+def test_schedule_is_idempotent_and_follows_the_schedule(app):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["checklists", "schedule", "--date", "2026-11-23"])
+    second = runner.invoke(args=["checklists", "schedule", "--date", "2026-11-23"])
+    assert "2 created" in first.output and "0 created" in second.output
+    keys = set(db.session.scalars(sa.select(ChecklistRun.dedupe_key).where(ChecklistRun.kind == "recurring")))
+    assert len(keys) == 2
+
+
+def test_weekly_schedule_runs_only_on_its_days(app, checklists_dir):
+    write(checklists_dir, "weekly.md", "---\nid: CL-WEEKLY\ntitle: 周检\nkind: recurring\nschedule:\n  weekly: [mon, thu]\n"
+          "departments: [IT支持部]\n---\n- [ ] 检查备份\n")
+    sync_templates(checklists_dir)
+    monday = date(2026, 11, 23)
+    titles = lambda day: {r.title for r in schedule(day)}  # noqa: E731
+    assert "周检" in titles(monday) and "周检" not in titles(monday + timedelta(days=1))
+
+
+def test_team_run_shows_on_the_home_page_of_whoever_works_it(client, auth):
+    schedule(date.today())
+    db.session.commit()
+    auth.login("fo.night")
+    assert "夜审前检查" in client.get("/").get_data(as_text=True)
+    auth.logout()
+    auth.login("fo.staff")
+    assert "夜审前检查" not in client.get("/").get_data(as_text=True)
+
+
+def test_history_draws_completion_by_day_and_lists_missed_runs(client, auth):
+    schedule(date.today() - timedelta(days=2))
+    schedule(date.today())
+    db.session.commit()
+    auth.login("fo.manager")
+    html = client.get("/checklists/templates/CL-FO-NA-PRECHECK").get_data(as_text=True)
+    assert '<svg class="chart"' in html and 'class="bar bar-missed"' in html
+    assert str(date.today() - timedelta(days=2)) in html.split('id="missed"')[1]
+
+
+# Pages -------------------------------------------------------------------------------------------
+
+
+def test_my_onboarding_timeline(client, auth):
+    auth.login("newhire")
+    html = client.get("/onboarding").get_data(as_text=True)
+    week = html.split('id="onboarding-week"')[1].split('id="onboarding-later"')[0]
+    assert "领取工牌和工服" in week
+    assert "新员工 30 天面谈" in html.split('id="onboarding-later"')[1]
+
+
+@THREE_WAYS
+def test_manager_overview_of_new_hires(client, auth, headers, fragment):
+    auth.login("fo.manager")
+    html = page_or_fragment(client, "/checklists/team", headers, fragment, '<section id="team-onboarding"')
+    assert "林晓" in html and 'hx-trigger="every 5s"' in html
+
+
+def test_an_sop_with_a_task_list_runs_as_an_ad_hoc_checklist(client, auth):
+    auth.login("fo.night")
+    page = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    assert "按本规程执行" in page
+    r = auth.post("/sops/FO-NA-001/run", token_from="/sops/FO-NA-001")
+    assert r.status_code == 303
+    run = db.session.get(ChecklistRun, int(r.headers["Location"].rsplit("/", 1)[1]))
+    assert run.kind == "adhoc" and run.items and run.sop_revision_id == _current("FO-NA-001")
+    assert "按本规程执行" not in client.get("/sops/CS-FU-001").get_data(as_text=True)  # no task list
+    r = auth.post("/sops/CS-FU-001/run", token_from="/sops/CS-FU-001", follow_redirects=True)
+    assert "没有可执行的任务清单" in r.get_data(as_text=True)

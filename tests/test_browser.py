@@ -1,4 +1,5 @@
 """Browser journeys in Debian's Chromium through Playwright (no download: /usr/bin/chromium)."""
+import re
 import shutil
 import threading
 from datetime import date
@@ -219,3 +220,37 @@ def test_journey_required_reading_sign_report_export_and_resign(browser, page, l
     expect(page.locator("#ack-resign #changes")).to_contain_text("电子身份证二维码")
     expect(page.locator("#reading-badge")).to_have_text("3")
     page.screenshot(path=str(SHOTS / "resign.png"), full_page=False)
+
+
+def test_journey_onboarding_ticks_sign_inline_and_manager_sees_progress(browser, page, live):
+    manager = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    mpage = manager.new_page()
+    mpage.set_default_timeout(15000)
+    login(mpage, live, "fo.manager")
+    mpage.goto(f"{live}/checklists/team")
+    row = mpage.locator("#team-onboarding tr:has-text('林晓') td.progress-cell")
+    expect(row).to_contain_text("0 / 19")
+    mpage.evaluate("window.__sameDocument = true")
+
+    # 1. The new hire's onboarding shows the day-1 items.
+    login(page, live, "newhire")
+    page.goto(f"{live}/onboarding")
+    expect(page.locator("#onboarding-week")).to_contain_text("领取工牌和工服")
+    page.click("#onboarding-week a:has-text('领取工牌和工服')")
+    # 2. They tick two items; one asks them to sign an SOP, which they do inline.
+    page.evaluate("window.__sameDocument = true")
+    item = page.locator("li.item:has-text('领取工牌和工服')")
+    item.locator("button:has-text('完成')").click()
+    expect(item).to_have_class(re.compile("item-done"))
+    sop_item = page.locator("li.item:has-text('阅读并签署《前台入住登记流程》')")
+    sop_item.locator("input[name=password]").fill("demo-2026")
+    sop_item.locator("button:has-text('签署')").click()
+    expect(page.locator("li.item.item-done:has-text('阅读并签署《前台入住登记流程》')")).to_be_visible()
+    # 3. Progress moves, without a page load.
+    expect(page.locator("[id^=run-progress-]")).to_contain_text("已完成 2 / 19")
+    assert page.evaluate("window.__sameDocument") is True
+    page.screenshot(path=str(SHOTS / "onboarding.png"))
+    # 4. The manager's overview shows the new figure without reloading the page.
+    expect(row).to_contain_text("2 / 19")
+    assert mpage.evaluate("window.__sameDocument") is True
+    manager.close()

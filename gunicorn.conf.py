@@ -45,3 +45,13 @@ forwarded_allow_ips = "127.0.0.1"
 
 # Each worker imports the app itself (no shared state created before fork, e.g. database connections).
 preload_app = False
+
+
+def post_worker_init(worker):
+    """Move everything loaded so far (the app, its templates, jieba's dictionary) out of the garbage
+    collector's view: full collections then walk only per-request objects, which took p99 from ~80 ms
+    to the p95 on the checklist page benchmark."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from app.acks.signing import record_signature
 from app.auth.models import User
 from app.auth.service import UserData, create_user
+from app.checklists.runs import schedule
 from app.extensions import db
 from app.sops.models import Sop
 from app.sops.sync import SyncReport, commit_and_announce, sync
@@ -89,10 +90,11 @@ def load_command():
     report = sync()
     lines = load_users()
     signed = load_signatures()
+    runs = schedule(date.today())  # today's recurring checklists (cron runs `flask checklists schedule` daily)
     commit_and_announce(report)
     for line in report.lines():
         click.echo(f"current content: {line}")
-    click.echo(f"demo signatures: {signed} new")
+    click.echo(f"demo signatures: {signed} new; recurring checklists due today: {len(runs)}")
     click.echo("Demo users (username / password / role):")
     for line in lines:
         click.echo(line)

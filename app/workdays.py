@@ -69,4 +69,4 @@ def nth_workday(start: date, n: int) -> date:
 
 def unconfigured_years(*days: date) -> list[int]:
     """Years among `days` for which no holiday arrangement is configured (for the warning)."""
-    return sorted({d.year for d in days if d is not None and not known(d.year)})
+    return sorted(year for year in {d.year for d in days if d is not None} if not known(year))

@@ -406,3 +406,12 @@ def test_an_sop_with_a_task_list_runs_as_an_ad_hoc_checklist(client, auth):
     assert "按本规程执行" not in client.get("/sops/CS-FU-001").get_data(as_text=True)  # no task list
     r = auth.post("/sops/CS-FU-001/run", token_from="/sops/CS-FU-001", follow_redirects=True)
     assert "没有可执行的任务清单" in r.get_data(as_text=True)
+
+
+def test_schedule_skips_a_team_renamed_since_the_template_was_synced(app):
+    from app.org import Department
+    cs = db.session.scalar(sa.select(Department).where(Department.code == "CS"))
+    cs.name = "客户服务中心"
+    db.session.commit()
+    titles = [r.title for r in schedule(date.today())]
+    assert titles == ["夜审前检查"]  # the customer-service one is skipped (and logged), the rest still run

@@ -80,7 +80,7 @@ class RunItem(db.Model):
     sop_code: Mapped[str | None] = mapped_column(sa.String(64))
     evidence: Mapped[str] = mapped_column(sa.String(16), default="")  # "" | note | number
     role: Mapped[str] = mapped_column(sa.String(16), default="assignee")  # assignee | manager | it
-    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))  # reassigned to this person
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)  # reassigned to them
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
     done_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     done_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))

@@ -5,6 +5,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
@@ -88,6 +89,9 @@ def schedule(day: date) -> list[ChecklistRun]:
         if not due_on(meta["schedule"], day):
             continue
         for name in meta["departments"]:
+            if name not in departments:  # renamed in org.yaml since the template was synced
+                current_app.logger.warning("checklist %s names unknown department %r; no run for it", template.code, name)
+                continue
             runs.append(start(template.title, "recurring", template.current.items, day, revision=template.current,
                               department=departments[name], positions=meta["positions"],
                               dedupe_key=f"recurring:{template.code}:{departments[name].id}:{day.isoformat()}"))

@@ -103,6 +103,9 @@ def upgrade():
     with op.batch_alter_table('run_item', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_run_item_run_id'), ['run_id'], unique=False)
 
+    with op.batch_alter_table('run_item', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_run_item_assignee_id'), ['assignee_id'], unique=False)
+
     op.create_table('item_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('item_id', sa.Integer(), nullable=False),

@@ -27,6 +27,8 @@ class Defaults:
     # Signing asks for the password every time ("every"), or once per login session ("session").
     ACK_REAUTH = "every"
     ACK_SIGN_LIMIT = "5 per minute"  # wrong passwords when signing, per user
+    ROSTER_TIMEZONE = "Asia/Shanghai"  # shift times are wall-clock times here
+    SWAP_NOTICE_DAYS = 2  # a swap closer to the shift than this needs the supervisor's approval
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 25
     MAIL_USE_TLS = False

@@ -12,8 +12,12 @@ from flask.cli import AppGroup
 from app.acks.signing import record_signature
 from app.auth.models import User
 from app.auth.service import UserData, create_user
-from app.checklists.runs import schedule
+from app.checklists.runs import schedule, start_onboarding
 from app.extensions import db
+from app.rosters.models import Handover, RosterEntry, Team
+from app.rosters.rules import generate
+from app.rosters.service import confirm_handover, save_handover
+from app.org import sync_org
 from app.sops.models import Sop
 from app.sops.sync import SyncReport, commit_and_announce, sync
 
@@ -32,6 +36,12 @@ USERS = [
     ("it.hotline", "吴昊", "IT支持部", ("热线工程师",), "staff"),
     ("cs.agent", "郑洁", "客服中心", ("客服专员",), "staff"),
     ("newhire", "林晓", "前厅部", ("前台接待",), "staff"),
+    ("fo.desk2", "马骏", "前厅部", ("前台接待",), "staff"),
+    ("cs.agent2", "王芳", "客服中心", ("客服专员",), "staff"),
+    ("cs.agent3", "何磊", "客服中心", ("客服专员",), "staff"),
+    ("cs.agent4", "黄丽", "客服中心", ("客服专员",), "staff"),
+    ("cs.agent5", "许涛", "客服中心", ("投诉专员",), "staff"),
+    ("cs.agent6", "罗敏", "客服中心", ("客服专员",), "staff"),
 ]
 
 # Signatures already given, so that the reports have something to show: (username, SOP, revision number or
@@ -63,7 +73,9 @@ def load_users() -> list[str]:
             lines.append(f"  {username:<12} (exists)")
             continue
         start = date.today() if username == "newhire" else None  # only the new hire starts an onboarding plan
-        create_user(UserData(username, name, f"{username}@yunqi-hotels.example", dept, positions, role, start, PASSWORD))
+        user, _pw = create_user(UserData(username, name, f"{username}@yunqi-hotels.example", dept, positions, role, start,
+                                         PASSWORD))
+        user.phone = f"138-0571-{1000 + USERS.index((username, name, dept, positions, role)):04d}"  # invented numbers
         lines.append(f"  {username:<12} {PASSWORD}   {role:<8} {dept} {'、'.join(positions)} {name}")
     return lines
 
@@ -81,20 +93,54 @@ def load_signatures() -> int:
     return n
 
 
+def load_rosters() -> list[str]:
+    """This month and next generated for each team, and yesterday's night-shift handover with two open items."""
+    lines = []
+    first = date.today().replace(day=1)
+    last = (first + timedelta(days=62)).replace(day=1) - timedelta(days=1)
+    for team in db.session.scalars(sa.select(Team).order_by(Team.code)):
+        if db.session.scalar(sa.select(RosterEntry.id).where(RosterEntry.team_id == team.id).limit(1)) is None:
+            lines.append(f"roster {team.code}: {generate(team, first, last)} shifts from {first} to {last}")
+    desk = db.session.scalar(sa.select(Team).where(Team.code == "FO-DESK"))
+    if desk is not None and db.session.scalar(sa.select(Handover.id).limit(1)) is None:
+        users = {u.username: u for u in db.session.scalars(sa.select(User))}
+        night = next(s for s in desk.shift_types if s.code == "N")
+        handover = save_handover(users["fo.night"], desk, night, date.today() - timedelta(days=1), {
+            "unfinished": "1206 房客人预订了明早 6:00 叫醒和出租车，已录入叫醒系统，出租车待白班确认。",
+            "incidents": "02:10 会员系统查询变慢约 15 分钟，已按 IT-MEM-001 降级处理，IT 热线工单 #4471。",
+            "systems": "2 号制卡机偶尔读卡失败，已贴提示，工程部明天上午来修。",
+        }, [("vip", "1808 房白金卡会员明天中午退房，需提前准备欢送卡和延迟退房确认。"),
+            ("systems", "2 号制卡机报修，跟进工程部维修结果。")])
+        confirm_handover(users["fo.staff"], handover)
+        lines.append("handover: yesterday's night shift, with 2 open items")
+    return lines
+
+
+def load() -> tuple[SyncReport, list[str]]:
+    """Everything the demo needs, in an order that lets each part find what it refers to: the organisation,
+    the users (teams name them), the content (with earlier revisions first), then signatures, onboarding
+    plans (their templates now exist) and today's recurring checklists. The caller commits."""
+    lines = []
+    first = db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
+    sync_org()
+    users = load_users()
+    if first and HISTORY.is_dir():
+        lines.append(f"earlier revisions: {load_history().lines()[-1]}")
+    report = sync()
+    lines += [f"current content: {line}" for line in report.lines()]
+    for user in db.session.scalars(sa.select(User).where(User.start_date.is_not(None))):
+        start_onboarding(user)
+    signed = load_signatures()
+    runs = schedule(date.today())  # cron runs `flask checklists schedule` every day
+    lines.append(f"demo signatures: {signed} new; recurring checklists due today: {len(runs)}")
+    lines += load_rosters()
+    return report, [*lines, "Demo users (username / password / role):", *users]
+
+
 @cli.command("load")
 def load_command():
-    """Load the demo SOPs (with earlier revisions) and the demo users, printing their credentials."""
-    first = db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
-    if first and HISTORY.is_dir():
-        click.echo(f"earlier revisions: {load_history().lines()[-1]}")
-    report = sync()
-    lines = load_users()
-    signed = load_signatures()
-    runs = schedule(date.today())  # today's recurring checklists (cron runs `flask checklists schedule` daily)
+    """Load the demo organisation, users, SOPs (with earlier revisions), checklists and teams; print the credentials."""
+    report, lines = load()
     commit_and_announce(report)
-    for line in report.lines():
-        click.echo(f"current content: {line}")
-    click.echo(f"demo signatures: {signed} new; recurring checklists due today: {len(runs)}")
-    click.echo("Demo users (username / password / role):")
     for line in lines:
         click.echo(line)

@@ -70,3 +70,15 @@ def nth_workday(start: date, n: int) -> date:
 def unconfigured_years(*days: date) -> list[int]:
     """Years among `days` for which no holiday arrangement is configured (for the warning)."""
     return sorted(year for year in {d.year for d in days if d is not None} if not known(year))
+
+
+def public_holiday(day: date) -> bool:
+    """A statutory holiday (not merely a weekend): rosters staff these with their holiday minimum."""
+    configured = year_file(day.year)
+    if configured is not None:
+        return day in configured[0]
+    try:
+        on_holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return False
+    return on_holiday and name is not None

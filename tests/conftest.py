@@ -55,10 +55,7 @@ def build_template(tmp: Path, demo: bool) -> str:
         upgrade()
         if demo:
             from app import demo as demo_mod
-            demo_mod.load_history()
-            demo_mod.sync()
-            demo_mod.load_users()
-            demo_mod.load_signatures()
+            demo_mod.load()
             db.session.commit()
         db.session.remove()
         db.engine.dispose()

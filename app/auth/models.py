@@ -22,6 +22,7 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(128))
     email: Mapped[str] = mapped_column(sa.String(254), default="")
+    phone: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")  # shown on the duty panel
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"))
     department: Mapped[Department | None] = relationship()

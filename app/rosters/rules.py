@@ -1,0 +1,160 @@
+"""Roster rules: every violation is found and named (never silently accepted), and a generator that fills a
+period from the team's pattern while keeping to the rules and to the staffing minimums (higher on public
+holidays)."""
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from app.acks.duties import signed_codes
+from app.extensions import db
+from app.rosters.models import RosterEntry, ShiftType, Team
+from app.rosters.shifts import Span, span
+from app.workdays import public_holiday
+
+RULE_TEXT = {
+    "double": _l("double booking: overlaps another shift of the same person"),
+    "rest": _l("less than %(h)s hours of rest since the previous shift"),
+    "consecutive": _l("more than %(n)s days in a row"),
+    "days_off": _l("fewer than %(n)s days off this month"),
+    "understaffed": _l("understaffed: %(have)s of %(need)s"),
+    "unsigned": _l("has not signed %(codes)s"),
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    user_id: int | None
+    day: date
+    shift_type_id: int | None
+    params: tuple = ()
+
+    @property
+    def text(self) -> str:
+        return str(RULE_TEXT[self.rule] % dict(self.params))
+
+
+def entries(team: Team, start: date, end: date) -> list[RosterEntry]:
+    """The team's entries on days start..end (inclusive), with a day either side for rest and overlaps."""
+    return list(db.session.scalars(sa.select(RosterEntry).where(
+        RosterEntry.team_id == team.id, RosterEntry.day >= start - timedelta(days=1), RosterEntry.day <= end + timedelta(days=1))
+        .options(sa.orm.joinedload(RosterEntry.shift_type)).order_by(RosterEntry.day)))
+
+
+def entry_span(e: RosterEntry) -> Span:
+    return span(e.day, e.shift_type.start, e.shift_type.end)
+
+
+def need(st: ShiftType, day: date) -> int:
+    return st.holiday_min_staff if public_holiday(day) else st.min_staff
+
+
+def check(team: Team, start: date, end: date) -> list[Violation]:
+    """Every rule broken in start..end: per person (double booking, rest, run of days, days off) and per shift."""
+    rules, found = team.rules, []
+    rows = entries(team, start, end)
+    inside = lambda d: start <= d <= end  # noqa: E731
+    by_user = defaultdict(list)
+    for e in rows:
+        by_user[e.user_id].append((entry_span(e), e))
+    for user_id, spans in by_user.items():
+        spans.sort(key=lambda pair: pair[0].start)
+        for (a, ea), (b, eb) in zip(spans, spans[1:]):
+            if a.overlaps(b):
+                found.append(Violation("double", user_id, eb.day, eb.shift_type_id))
+            elif (b.start - a.end).total_seconds() < rules["min_rest_hours"] * 3600 and inside(eb.day):
+                found.append(Violation("rest", user_id, eb.day, eb.shift_type_id, (("h", rules["min_rest_hours"]),)))
+        days = sorted({e.day for _s, e in spans})
+        run = 1
+        for prev, day in zip(days, days[1:]):
+            run = run + 1 if day - prev == timedelta(days=1) else 1
+            if run > rules["max_consecutive"] and inside(day):
+                found.append(Violation("consecutive", user_id, day, None, (("n", rules["max_consecutive"]),)))
+    month_start, month_end = start.replace(day=1), (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    if start == month_start and end == month_end:  # days off are counted per whole month
+        for user in team.members:
+            worked = {e.day for _s, e in by_user.get(user.id, []) if inside(e.day)}
+            if (end - start).days + 1 - len(worked) < rules["min_days_off"]:
+                found.append(Violation("days_off", user.id, end, None, (("n", rules["min_days_off"]),)))
+    staffed = defaultdict(int)
+    for e in rows:
+        staffed[(e.day, e.shift_type_id)] += 1
+    day = start
+    while day <= end:
+        for st in team.shift_types:
+            if st.retired_at is None and staffed[(day, st.id)] < need(st, day):
+                found.append(Violation("understaffed", None, day, st.id, (("have", staffed[(day, st.id)]), ("need", need(st, day)))))
+        day += timedelta(days=1)
+    wanted = defaultdict(set)
+    for e in rows:
+        wanted[e.user_id] |= set(e.shift_type.sop_codes)
+    signed = {user_id: signed_codes(user_id, codes) for user_id, codes in wanted.items() if codes}  # one query each
+    for e in rows:
+        missing = sorted(set(e.shift_type.sop_codes) - signed.get(e.user_id, set()))
+        if missing and inside(e.day):
+            found.append(Violation("unsigned", e.user_id, e.day, e.shift_type_id, (("codes", "、".join(missing)),)))
+    return found
+
+
+def generate(team: Team, start: date, end: date, actor=None) -> int:
+    """Fill start..end: generated entries there are replaced; manual ones, overrides and swaps stay and count.
+    Members are taken round-robin (fewest shifts so far first), skipping anyone who would break a rule.
+    Returns the number of entries created. The caller commits."""
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.source == "generated",
+                                                    RosterEntry.day >= start, RosterEntry.day <= end))
+    rules, pattern = team.rules, team.pattern
+    kept = entries(team, start, end)
+    last_end = {}  # user → end of their latest shift
+    days_worked = defaultdict(set)
+    taken = defaultdict(set)  # day → users on a shift that day
+    staffed = defaultdict(int)
+    for e in kept:
+        taken[e.day].add(e.user_id)
+        days_worked[e.user_id].add(e.day)
+        staffed[(e.day, e.shift_type_id)] += 1
+    members = list(team.members)
+    shifts = [st for st in team.shift_types if st.retired_at is None]
+    count = defaultdict(int)
+    created, day, n = 0, start, 0
+    while day <= end:
+        for st in shifts:
+            s = span(day, st.start, st.end)
+            for _ in range(need(st, day) - staffed[(day, st.id)]):
+                for member in sorted(members, key=lambda u: (count[u.id], (u.id + n) % max(len(members), 1))):
+                    if member.id in taken[day] or not available(member.id, day, s, rules, pattern, members.index(member),
+                                                                last_end, days_worked):
+                        continue
+                    db.session.add(RosterEntry(team_id=team.id, shift_type_id=st.id, user_id=member.id, day=day,
+                                               source="generated", updated_by_id=getattr(actor, "id", None)))
+                    taken[day].add(member.id)
+                    days_worked[member.id].add(day)
+                    last_end[member.id] = s.end
+                    staffed[(day, st.id)] += 1
+                    count[member.id] += 1
+                    created += 1
+                    break
+        day += timedelta(days=1)
+        n += 1
+    db.session.flush()
+    return created
+
+
+def available(user_id: int, day: date, s: Span, rules: dict, pattern: dict, index: int, last_end: dict,
+              days_worked: dict) -> bool:
+    if pattern.get("on") and pattern.get("off"):
+        cycle = pattern["on"] + pattern["off"]
+        if (day.toordinal() + index * pattern["off"]) % cycle >= pattern["on"]:
+            return False  # a rest day of this member's N-on/M-off cycle
+    if user_id in last_end and (s.start - last_end[user_id]).total_seconds() < rules["min_rest_hours"] * 3600:
+        return False
+    run, d = 0, day - timedelta(days=1)
+    while d in days_worked[user_id]:
+        run, d = run + 1, d - timedelta(days=1)
+    if run >= rules["max_consecutive"]:
+        return False
+    month = [x for x in days_worked[user_id] if (x.year, x.month) == (day.year, day.month)]
+    month_days = ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
+    return month_days - len(month) - 1 >= rules["min_days_off"]

@@ -1,0 +1,214 @@
+"""Roster actions: editing a cell, swaps with their approval, handovers with open items. The callers commit."""
+import json
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext
+
+from app import audit
+from app.auth.models import User
+from app.extensions import db
+from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
+from app.rosters.shifts import now_utc, span
+from app.sops.models import utcnow
+
+
+class RosterError(Exception):
+    def __init__(self, text: str, status: int = 422, **params):
+        super().__init__(text)
+        self.text, self.status, self.params = text, status, params
+
+    def message(self) -> str:
+        return gettext(self.text, **self.params)
+
+
+def is_member(user: User, team: Team) -> bool:
+    return any(m.id == user.id for m in team.members)
+
+
+def supervises(user: User, team: Team) -> bool:
+    """The team's supervisor, a manager of its department, or an admin."""
+    return user.role == "admin" or team.supervisor_id == user.id or (
+        user.role == "manager" and team.department_id is not None and user.department_id == team.department_id)
+
+
+# Cells ---------------------------------------------------------------------------------------------
+
+
+def set_cell(actor: User, team: Team, user_id: int, day: date, shift_code: str, note: str = "") -> list[RosterEntry]:
+    """Put a member on one shift that day (or none, with an empty code). Supervisors plan; any other change
+    by a manager or admin is an override. Both are audited and shown on the cell."""
+    if not supervises(actor, team):
+        raise RosterError("Only the team's supervisor or a manager can change the roster.", 403)
+    member = next((m for m in team.members if m.id == user_id), None)
+    if member is None:
+        raise RosterError("That person is not in this team.", 404)
+    shift = next((s for s in team.shift_types if s.code == shift_code and s.retired_at is None), None)
+    if shift_code and shift is None:
+        raise RosterError("Unknown shift '%(code)s'.", code=shift_code)
+    old = list(db.session.scalars(sa.select(RosterEntry).where(
+        RosterEntry.team_id == team.id, RosterEntry.user_id == user_id, RosterEntry.day == day)))
+    before = sorted(e.shift_type.code for e in old)
+    for e in old:
+        db.session.delete(e)
+    db.session.flush()
+    source = "manual" if team.supervisor_id == actor.id else "override"
+    if shift:
+        db.session.add(RosterEntry(team_id=team.id, shift_type_id=shift.id, user_id=user_id, day=day, source=source,
+                                   note=note.strip()[:200], updated_by_id=actor.id))
+    audit.record("roster.set", f"team:{team.code}", {"user": member.username, "day": day, "before": before,
+                                                      "after": [shift_code] if shift else [], "source": source})
+    db.session.flush()
+    return list(db.session.scalars(sa.select(RosterEntry).where(
+        RosterEntry.team_id == team.id, RosterEntry.user_id == user_id, RosterEntry.day == day)))
+
+
+# Swaps ---------------------------------------------------------------------------------------------
+
+
+def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
+    entry = db.session.get(RosterEntry, entry_id)
+    if entry is None:
+        raise RosterError("There is no such shift.", 404)
+    if entry.user_id != user.id:
+        raise RosterError("You can only offer your own shifts.", 403)
+    team = db.session.get(Team, entry.team_id)
+    colleague = db.session.scalar(sa.select(User).where(User.username == (colleague_name or "").strip()))
+    if colleague is not None and colleague.id == user.id:
+        raise RosterError("You cannot swap a shift with yourself.")
+    if colleague is None or not is_member(colleague, team):
+        raise RosterError("'%(name)s' is not a member of %(team)s.", name=(colleague_name or "").strip(), team=team.name)
+    if db.session.scalar(sa.select(SwapRequest.id).where(SwapRequest.open_key == entry.id)):
+        raise RosterError("This shift already has an open swap request.", 409)
+    if span(entry.day, entry.shift_type.start, entry.shift_type.end).start <= now_utc():
+        raise RosterError("This shift has already started.")
+    swap = SwapRequest(team_id=team.id, entry_id=entry.id, requester_id=user.id, colleague_id=colleague.id,
+                       open_key=entry.id)
+    db.session.add(swap)
+    db.session.flush()
+    audit.record("swap.request", f"team:{team.code}", {"swap": swap.id, "day": entry.day, "to": colleague.username})
+    return swap
+
+
+def short_notice(entry: RosterEntry) -> bool:
+    notice = timedelta(days=current_app.config["SWAP_NOTICE_DAYS"])
+    return span(entry.day, entry.shift_type.start, entry.shift_type.end).start - now_utc() < notice
+
+
+def apply_swap(swap: SwapRequest, actor: User) -> None:
+    entry = swap.entry
+    clash = db.session.scalar(sa.select(RosterEntry.id).where(
+        RosterEntry.shift_type_id == entry.shift_type_id, RosterEntry.user_id == swap.colleague_id, RosterEntry.day == entry.day))
+    if clash:
+        raise RosterError("The colleague is already on that shift.", 409)
+    entry.user_id, entry.source, entry.updated_by_id, entry.updated_at = swap.colleague_id, "swap", actor.id, utcnow()
+    entry.note = gettext("swapped from %(name)s", name=swap.requester.display_name)
+    swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "applied", None, actor.id, utcnow()
+
+
+def answer_swap(user: User, swap_id: int, accept: bool) -> SwapRequest:
+    """The colleague accepts or declines. Accepted at short notice, it waits for the supervisor."""
+    swap = db.session.get(SwapRequest, swap_id)
+    if swap is None:
+        raise RosterError("There is no such swap request.", 404)
+    if swap.colleague_id != user.id:
+        raise RosterError("Only the colleague asked can answer this request.", 403)
+    if swap.status != "pending":
+        raise RosterError("This request has already been answered.", 409)
+    if not accept:
+        swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "declined", None, user.id, utcnow()
+    elif short_notice(swap.entry):
+        swap.status, swap.needs_approval = "accepted", True
+    else:
+        apply_swap(swap, user)
+    audit.record("swap.answer", f"swap:{swap.id}", {"accept": accept, "status": swap.status})
+    return swap
+
+
+def decide_swap(user: User, swap_id: int, approve: bool) -> SwapRequest:
+    """The supervisor approves or refuses a short-notice swap."""
+    swap = db.session.get(SwapRequest, swap_id)
+    if swap is None:
+        raise RosterError("There is no such swap request.", 404)
+    if not supervises(user, db.session.get(Team, swap.team_id)):
+        raise RosterError("Only the team's supervisor can approve a swap.", 403)
+    if swap.status != "accepted" or not swap.needs_approval:
+        raise RosterError("This request is not waiting for approval.", 409)
+    if approve:
+        apply_swap(swap, user)
+    else:
+        swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "refused", None, user.id, utcnow()
+    audit.record("swap.decide", f"swap:{swap.id}", {"approve": approve})
+    return swap
+
+
+# Handovers -----------------------------------------------------------------------------------------
+
+
+def get_handover(team: Team, shift: ShiftType, day: date) -> Handover | None:
+    return db.session.scalar(sa.select(Handover).where(
+        Handover.team_id == team.id, Handover.shift_type_id == shift.id, Handover.day == day))
+
+
+def save_handover(user: User, team: Team, shift: ShiftType, day: date, notes: dict, new_items: list[tuple[str, str]]) -> Handover:
+    """The outgoing person writes (or rewrites, until it is confirmed) the handover of their shift."""
+    if not (is_member(user, team) or supervises(user, team)):
+        raise RosterError("Only members of the team write its handovers.", 403)
+    handover = get_handover(team, shift, day)
+    if handover is not None and handover.confirmed_at is not None:
+        raise RosterError("This handover was confirmed and can no longer change. Add an addendum instead.", 409)
+    if handover is None:
+        handover = Handover(team_id=team.id, shift_type_id=shift.id, day=day, author_id=user.id)
+        db.session.add(handover)
+    handover.notes_json = json.dumps({k: (notes.get(k) or "").strip() for k in CATEGORIES}, ensure_ascii=False)
+    handover.updated_at = utcnow()
+    db.session.flush()
+    for category, text in new_items:
+        if text.strip():
+            db.session.add(HandoverItem(team_id=team.id, category=category if category in CATEGORIES else "other",
+                                        text=text.strip(), opened_in_id=handover.id, opened_by_id=user.id))
+    audit.record("handover.save", f"team:{team.code}", {"shift": shift.code, "day": day})
+    return handover
+
+
+def confirm_handover(user: User, handover: Handover) -> Handover:
+    """The incoming person signs: name and time. The author cannot confirm their own handover."""
+    team = db.session.get(Team, handover.team_id)
+    if not (is_member(user, team) or supervises(user, team)):
+        raise RosterError("Only members of the team confirm its handovers.", 403)
+    if handover.author_id == user.id:
+        raise RosterError("The incoming person confirms a handover, not its author.", 403)
+    if handover.confirmed_at is None:  # a second click keeps the first signature
+        handover.confirmed_by_id, handover.confirmed_name, handover.confirmed_at = user.id, user.display_name, utcnow()
+        audit.record("handover.confirm", f"handover:{handover.id}", {"name": user.display_name})
+    return handover
+
+
+def add_addendum(user: User, handover: Handover, text: str) -> None:
+    team = db.session.get(Team, handover.team_id)
+    if not (is_member(user, team) or supervises(user, team)):
+        raise RosterError("Only members of the team add to its handovers.", 403)
+    if not text.strip():
+        raise RosterError("Write the addendum first.")
+    db.session.add(HandoverAddendum(handover_id=handover.id, author_id=user.id, text=text.strip()))
+    audit.record("handover.addendum", f"handover:{handover.id}", {})
+
+
+def close_item(user: User, item_id: int) -> HandoverItem:
+    item = db.session.get(HandoverItem, item_id)
+    if item is None:
+        raise RosterError("There is no such open item.", 404)
+    team = db.session.get(Team, item.team_id)
+    if not (is_member(user, team) or supervises(user, team)):
+        raise RosterError("Only members of the team close its items.", 403)
+    if item.closed_at is None:
+        item.closed_by_id, item.closed_at = user.id, utcnow()
+        audit.record("handover.close_item", f"team:{team.code}", {"item": item.id, "text": item.text})
+    return item
+
+
+def open_items(team: Team) -> list[HandoverItem]:
+    return list(db.session.scalars(sa.select(HandoverItem).where(HandoverItem.team_id == team.id, HandoverItem.closed_at.is_(None))
+                                   .options(sa.orm.joinedload(HandoverItem.opened_by), sa.orm.joinedload(HandoverItem.opened_in))
+                                   .order_by(HandoverItem.opened_at)))

@@ -1,0 +1,154 @@
+"""Teams and shift types from content/rosters/teams.yaml, checked line by line and synced with the SOPs.
+
+    teams:
+      - code: FO-DESK
+        name: 前台接待组
+        department: 前厅部
+        supervisor: fo.manager
+        members: [fo.staff, fo.night, newhire]
+        rules: {max_consecutive: 6, min_days_off: 4, min_rest_hours: 11}
+        pattern: {on: 5, off: 2}
+        shifts:
+          - {code: N, name: 夜班, start: "23:30", end: "08:00", colour: "#5b6bbf", min_staff: 1,
+             holiday_min_staff: 1, sops: [FO-NA-001]}
+"""
+import json
+import re
+from datetime import date, time
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+from flask import current_app
+
+from app.auth.models import User
+from app.extensions import db
+from app.org import Department
+from app.rosters.models import ShiftType, Team
+from app.rosters.shifts import span
+from app.sops.content import ContentError
+from app.sops.models import Sop, utcnow
+from app.sops.signals import applied
+
+TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+RULES = {"max_consecutive", "min_days_off", "min_rest_hours"}
+
+
+def parse_time(value, line: int, what: str) -> time:
+    m = TIME_RE.match(str(value).strip())
+    if not m:
+        raise ContentError(line, f"{what} {value!r} must be a time HH:MM")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def line_of(text: str, needle: str, default: int = 1) -> int:
+    for n, line in enumerate(text.split("\n"), start=1):
+        if needle in line:
+            return n
+    return default
+
+
+def check_shifts(shifts: list[dict], text: str) -> None:
+    """Zero-length shifts and shifts of one team that overlap each other are refused."""
+    spans = []
+    for s in shifts:
+        at = line_of(text, f"code: {s['code']}")
+        if s["start"] == s["end"]:
+            raise ContentError(at, f"shift {s['code']} starts and ends at {s['start']:%H:%M}: it has no length")
+        spans.append((s, at, span(date(2026, 1, 5), s["start"], s["end"])))
+    for i, (a, _at, sa_) in enumerate(spans):
+        for b, at_b, sb in spans[i + 1:]:
+            # Compare on consecutive days too, so that a night shift and the next morning's shift are checked.
+            later = span(date(2026, 1, 6), b["start"], b["end"])
+            earlier = span(date(2026, 1, 4), b["start"], b["end"])
+            if sa_.overlaps(sb) or sa_.overlaps(later) or sa_.overlaps(earlier):
+                raise ContentError(at_b, f"shift {b['code']} overlaps shift {a['code']}")
+
+
+def read_teams(path: Path) -> list[dict]:
+    """Validate the file; raise ContentError(line, reason) at the first problem."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ContentError(mark.line + 1 if mark else 1, "not valid YAML") from None
+    users = {u.username: u for u in db.session.scalars(sa.select(User))}
+    depts = {d.name: d for d in db.session.scalars(sa.select(Department))}
+    sops = set(db.session.scalars(sa.select(Sop.code)))
+    teams, codes = [], set()
+    for entry in data.get("teams") or []:
+        at = line_of(text, f"code: {entry.get('code')}")
+        for key in ("code", "name"):
+            if not entry.get(key):
+                raise ContentError(at, f"a team needs a {key}")
+        if entry["code"] in codes:
+            raise ContentError(at, f"duplicate team code {entry['code']!r}")
+        codes.add(entry["code"])
+        if entry.get("department") and entry["department"] not in depts:
+            raise ContentError(at, f"unknown department {entry['department']!r}")
+        for name in [*(entry.get("members") or []), *([entry["supervisor"]] if entry.get("supervisor") else [])]:
+            if name not in users:
+                raise ContentError(line_of(text, str(name), at), f"unknown member {name!r} (no such username)")
+        rules = entry.get("rules") or {}
+        if set(rules) - RULES or not all(isinstance(v, int) and v >= 0 for v in rules.values()):
+            raise ContentError(line_of(text, "rules:", at), f"rules are whole numbers among {', '.join(sorted(RULES))}")
+        shifts = []
+        for s in entry.get("shifts") or []:
+            sat = line_of(text, f"code: {s.get('code')}", at)
+            if not s.get("code") or not s.get("name"):
+                raise ContentError(sat, "a shift needs a code and a name")
+            for code in s.get("sops") or []:
+                if code not in sops:
+                    raise ContentError(sat, f"unknown SOP {code!r}")
+            shifts.append({**s, "start": parse_time(s.get("start"), sat, "start"), "end": parse_time(s.get("end"), sat, "end")})
+        if not shifts:
+            raise ContentError(at, f"team {entry['code']} has no shifts")
+        check_shifts(shifts, text)
+        teams.append({**entry, "shifts": shifts})
+    return teams
+
+
+def sync_teams(path: Path | None = None) -> list[str]:
+    """Upsert teams and shift types; a team or shift no longer in the file is retired (entries stay)."""
+    path = path or Path(current_app.config["CONTENT_DIR"]) / "rosters" / "teams.yaml"
+    if not path.is_file():
+        return []
+    try:
+        teams = read_teams(path)
+    except ContentError as e:
+        return [f"{path}:{e.line}: {e.reason} (teams not changed)"]
+    users = {u.username: u for u in db.session.scalars(sa.select(User))}
+    depts = {d.name: d for d in db.session.scalars(sa.select(Department))}
+    existing = {t.code: t for t in db.session.scalars(sa.select(Team))}
+    for entry in teams:
+        team = existing.get(entry["code"]) or Team(code=entry["code"])
+        db.session.add(team)
+        team.name, team.retired_at = entry["name"], None
+        team.department = depts.get(entry.get("department"))
+        team.supervisor = users.get(entry.get("supervisor"))
+        team.members = [users[n] for n in entry.get("members") or []]
+        team.rules_json = json.dumps(entry.get("rules") or {})
+        team.pattern_json = json.dumps(entry.get("pattern") or {})
+        db.session.flush()
+        known = {s.code: s for s in team.shift_types}
+        for s in entry["shifts"]:
+            st = known.get(s["code"]) or ShiftType(team_id=team.id, code=s["code"])
+            db.session.add(st)
+            st.name, st.start, st.end, st.retired_at = s["name"], s["start"], s["end"], None
+            st.colour = str(s.get("colour") or "#dde3ec")
+            st.min_staff, st.holiday_min_staff = int(s.get("min_staff", 1)), int(s.get("holiday_min_staff", s.get("min_staff", 1)))
+            st.sops = "|" + "|".join(s.get("sops") or []) + "|" if s.get("sops") else ""
+        for code, st in known.items():
+            if code not in {s["code"] for s in entry["shifts"]} and st.retired_at is None:
+                st.retired_at = utcnow()
+    for code, team in existing.items():
+        if code not in {e["code"] for e in teams} and team.retired_at is None:
+            team.retired_at = utcnow()
+    db.session.flush()
+    return [f"rosters: {len(teams)} teams"]
+
+
+@applied.connect
+def sync_with_sops(app, report, **_extra) -> None:
+    report.notes.extend(sync_teams())

@@ -1,0 +1,298 @@
+"""Roster grids (edited in place), the generator, on duty now, swaps, files and calendar feeds."""
+from collections import defaultdict
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app import audit
+from app.access import allow
+from app.extensions import db
+from app.htmx import render, wants_fragment
+from app.panels import home_panel
+from app.rosters import bp
+from app.rosters.duty import local, on_duty
+from app.rosters.files import feed, import_month, month_bounds, month_rows, new_token, to_csv, to_xlsx
+from app.rosters.models import CalendarToken, RosterEntry, SwapRequest, Team
+from app.rosters.rules import check, generate
+from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, request_swap, set_cell, supervises)
+from app.rosters.shifts import local_today
+from app.sops.models import utcnow
+from app.workdays import public_holiday
+
+
+def get_team(code: str) -> Team:
+    team = db.session.scalar(sa.select(Team).where(Team.code == code, Team.retired_at.is_(None)))
+    if team is None:
+        abort(404)
+    return team
+
+
+def parse_day(value: str | None, default: date) -> date:
+    try:
+        return date.fromisoformat(value) if value else default
+    except ValueError:
+        return default
+
+
+def grid(team: Team, days: list[date]) -> dict:
+    """Everything a grid shows: entries per (person, day), violations per cell and per day."""
+    first, last = days[0], days[-1]
+    rows = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.day >= first,
+                                                           RosterEntry.day <= last)
+                              .options(sa.orm.joinedload(RosterEntry.shift_type), sa.orm.joinedload(RosterEntry.updated_by)))
+    cells = defaultdict(list)
+    for e in rows:
+        cells[(e.user_id, e.day)].append(e)
+    problems = check(team, first, last)
+    at_cell, at_day = defaultdict(list), defaultdict(list)
+    for v in problems:
+        (at_cell[(v.user_id, v.day)] if v.user_id else at_day[v.day]).append(v)
+    return {"team": team, "days": days, "cells": cells, "at_cell": at_cell, "at_day": at_day, "problems": problems,
+            "editable": supervises(current_user, team), "holidays": {d for d in days if public_holiday(d)},
+            "shift_names": {s.id: s for s in team.shift_types}}
+
+
+@bp.get("/rosters/")
+@allow("staff")
+def index():
+    """Teams, mine first."""
+    teams = db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code)).all()
+    teams = sorted(teams, key=lambda t: (not is_member(current_user, t), t.code))
+    return render_template("rosters/index.html", teams=teams)
+
+
+@bp.get("/rosters/<code>/month")
+@allow("staff")
+def month(code: str):
+    """A month grid; supervisors click a cell to change it. Violations are marked with the rule they break."""
+    team = get_team(code)
+    first, last = month_bounds(parse_day(request.args.get("m", "") + "-01" if request.args.get("m") else None, local_today()))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return render_template("rosters/grid.html", view="month", prev=first - timedelta(days=1), next=last + timedelta(days=1),
+                           **grid(team, days))
+
+
+@bp.get("/rosters/<code>/week")
+@allow("staff")
+def week(code: str):
+    """Seven days from Monday."""
+    team = get_team(code)
+    day = parse_day(request.args.get("d"), local_today())
+    monday = day - timedelta(days=day.weekday())
+    days = [monday + timedelta(days=n) for n in range(7)]
+    return render_template("rosters/grid.html", view="week", prev=monday - timedelta(days=7),
+                           next=monday + timedelta(days=7), **grid(team, days))
+
+
+@bp.get("/rosters/<code>/cell")
+@allow("staff")
+def cell_edit(code: str):
+    """The editor for one cell (htmx swaps it into the grid); as a page without JavaScript."""
+    team = get_team(code)
+    if not supervises(current_user, team):
+        abort(403)
+    user_id, day = request.args.get("user", type=int), parse_day(request.args.get("day"), local_today())
+    member = next((m for m in team.members if m.id == user_id), None)
+    if member is None:
+        abort(404)
+    current = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.user_id == user_id,
+                                                              RosterEntry.day == day)).all()
+    return render("rosters/cell_page.html", "rosters/_cell_edit.html", team=team, member=member, day=day, current=current)
+
+
+@bp.post("/rosters/<code>/cell")
+@allow("staff")
+def cell_set(code: str):
+    """Set one person's shift on one day; returns the cell with any violation now found there."""
+    team = get_team(code)
+    user_id, day = request.form.get("user", type=int), parse_day(request.form.get("day"), local_today())
+    try:
+        set_cell(current_user, team, user_id, day, request.form.get("shift", ""), request.form.get("note", ""))
+    except RosterError as e:
+        db.session.rollback()
+        if e.status in (403, 404):
+            abort(e.status)
+        flash(e.message(), "error")
+        return redirect(url_for("rosters.month", code=code, m=f"{day:%Y-%m}"), 303)
+    db.session.commit()
+    if not wants_fragment():
+        return redirect(url_for("rosters.month", code=code, m=f"{day:%Y-%m}"), 303)
+    ctx = grid(team, [day - timedelta(days=n) for n in range(day.day - 1, 0, -1)] + [day])
+    member = next(m for m in team.members if m.id == user_id)
+    resp = render("rosters/grid.html", "rosters/_cell.html", member=member, day=day, **ctx)
+    resp.headers["HX-Trigger"] = "roster-changed"
+    return resp
+
+
+@bp.post("/rosters/<code>/generate")
+@allow("staff")
+def generate_period(code: str):
+    """Fill a period from the team's pattern; violations that remain are shown on the grid."""
+    team = get_team(code)
+    if not supervises(current_user, team):
+        abort(403)
+    start = parse_day(request.form.get("start"), local_today())
+    end = parse_day(request.form.get("end"), start)
+    if end < start or (end - start).days > 366:
+        flash(_("Choose a period of at most a year, with the end after the start."), "error")
+    else:
+        created = generate(team, start, end, actor=current_user)
+        audit.record("roster.generate", f"team:{team.code}", {"start": start, "end": end, "created": created})
+        db.session.commit()
+        flash(_("%(n)s shifts generated.", n=created), "success")
+    return redirect(url_for("rosters.month", code=code, m=f"{start:%Y-%m}"), 303)
+
+
+@bp.get("/duty")
+@allow("staff")
+def duty():
+    """Per team: who is on duty right now, who is next, with phone numbers."""
+    return render("rosters/duty.html", "rosters/_duty.html", duties=on_duty(), local=local)
+
+
+@home_panel
+def duty_panel() -> str:
+    return render_template("rosters/_duty.html", duties=[d for d in on_duty() if d.now or d.next], local=local, panel=True)
+
+
+# Swaps -------------------------------------------------------------------------------------------------
+
+
+@bp.get("/rosters/swaps")
+@allow("staff")
+def swaps():
+    """Swap requests I made, requests to me, and those waiting for my approval."""
+    rows = db.session.scalars(sa.select(SwapRequest).order_by(SwapRequest.id.desc()).limit(200)
+                              .options(sa.orm.joinedload(SwapRequest.entry).joinedload(RosterEntry.shift_type))).all()
+    teams = {t.id: t for t in db.session.scalars(sa.select(Team))}
+    mine = [s for s in rows if current_user.id in (s.requester_id, s.colleague_id)]
+    approve = [s for s in rows if s.status == "accepted" and s.needs_approval and supervises(current_user, teams[s.team_id])]
+    upcoming = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.user_id == current_user.id,
+                                                               RosterEntry.day >= local_today())
+                                  .options(sa.orm.joinedload(RosterEntry.shift_type)).order_by(RosterEntry.day).limit(30)).all()
+    return render_template("rosters/swaps.html", mine=mine, approve=approve, upcoming=upcoming, teams=teams)
+
+
+def swap_action(action, *args):
+    try:
+        action(current_user, *args)
+    except RosterError as e:
+        db.session.rollback()
+        if e.status in (403, 404):
+            abort(e.status)
+        flash(e.message(), "error")
+    else:
+        db.session.commit()
+        flash(_("Done."), "success")
+    return redirect(url_for("rosters.swaps"), 303)
+
+
+@bp.post("/rosters/swaps")
+@allow("staff")
+def swap_request():
+    """Ask a colleague to take one of my shifts."""
+    return swap_action(request_swap, request.form.get("entry", type=int), request.form.get("colleague", ""))
+
+
+@bp.post("/rosters/swaps/<int:swap_id>/answer")
+@allow("staff")
+def swap_answer(swap_id: int):
+    """The colleague accepts or declines."""
+    return swap_action(answer_swap, swap_id, request.form.get("accept") == "1")
+
+
+@bp.post("/rosters/swaps/<int:swap_id>/decide")
+@allow("staff")
+def swap_decide(swap_id: int):
+    """The supervisor approves or refuses a short-notice swap."""
+    return swap_action(decide_swap, swap_id, request.form.get("approve") == "1")
+
+
+# Files and feeds ---------------------------------------------------------------------------------------
+
+
+@bp.get("/rosters/<code>/export")
+@allow("staff")
+def export(code: str):
+    """One month as CSV or XLSX (date, username, name, shift)."""
+    team = get_team(code)
+    day = parse_day((request.args.get("m") or "") + "-01" if request.args.get("m") else None, local_today())
+    fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
+    rows = month_rows(team, day)
+    body, mimetype = (to_csv(rows), "text/csv") if fmt == "csv" else (
+        to_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="{team.code}-{day:%Y-%m}.{fmt}"'
+    return resp
+
+
+@bp.post("/rosters/<code>/import")
+@allow("staff")
+def import_file(code: str):
+    """Replace a month from a CSV or XLSX file: all rows or none, with every bad row reported."""
+    team = get_team(code)
+    if not supervises(current_user, team):
+        abort(403)
+    day = parse_day((request.form.get("month") or "") + "-01", local_today())
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose a file to import."), "error")
+        return redirect(url_for("rosters.month", code=code, m=f"{day:%Y-%m}"), 303)
+    try:
+        n = import_month(current_user, team, day, upload.read(), upload.filename)
+    except RosterError as e:
+        db.session.rollback()
+        flash(e.message(), "error")
+    else:
+        db.session.commit()
+        flash(_("%(n)s shifts imported.", n=n), "success")
+    return redirect(url_for("rosters.month", code=code, m=f"{day:%Y-%m}"), 303)
+
+
+@bp.get("/rosters/calendar")
+@allow("staff")
+def calendar():
+    """My feed links: a personal one, and team ones for teams I supervise. Revoke any of them."""
+    tokens = db.session.scalars(sa.select(CalendarToken).where(CalendarToken.owner_id == current_user.id,
+                                                               CalendarToken.revoked_at.is_(None))).all()
+    teams = [t for t in db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None))) if
+             is_member(current_user, t) or supervises(current_user, t)]
+    return render_template("rosters/calendar.html", tokens=tokens, teams=teams, names={t.id: t.name for t in teams})
+
+
+@bp.post("/rosters/calendar")
+@allow("staff")
+def calendar_new():
+    """A new secret feed address (personal, or for a team I belong to)."""
+    team = db.session.scalar(sa.select(Team).where(Team.code == request.form.get("team", ""))) if request.form.get("team") else None
+    if team is not None and not (is_member(current_user, team) or supervises(current_user, team)):
+        abort(403)
+    new_token(current_user, team)
+    db.session.commit()
+    return redirect(url_for("rosters.calendar"), 303)
+
+
+@bp.post("/rosters/calendar/<int:token_id>/revoke")
+@allow("staff")
+def calendar_revoke(token_id: int):
+    """The feed at that address stops working."""
+    token = db.session.get(CalendarToken, token_id)
+    if token is None or token.owner_id != current_user.id:
+        abort(404)
+    token.revoked_at = utcnow()
+    audit.record("calendar.revoke", f"token:{token.id}", {})
+    db.session.commit()
+    return redirect(url_for("rosters.calendar"), 303)
+
+
+@bp.get("/calendar/<token>.ics")
+@allow("public")
+def ical(token: str):
+    """The iCalendar feed; the secret in the address is the only credential."""
+    found = db.session.scalar(sa.select(CalendarToken).where(CalendarToken.token == token, CalendarToken.revoked_at.is_(None)))
+    if found is None:
+        abort(404)
+    return Response(feed(found, local_today()), mimetype="text/calendar")

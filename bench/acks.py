@@ -778,6 +778,36 @@ def profile_child(spec: dict) -> None:
         finally:
             raw.close()
 
+    def pg_jit(marker: str) -> str:
+        """PostgreSQL only: how much of the statement's time is JIT compilation, and its time with jit off."""
+        stmt, params = next((s, p) for s, p in reversed(captured) if marker in s)
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("EXPLAIN (ANALYZE) " + stmt, params)
+            text = "\n".join(row[0] for row in cur.fetchall())
+            settings = {}
+            for name in ("jit", "jit_above_cost", "jit_optimize_above_cost"):
+                cur.execute(f"SHOW {name}")
+                settings[name] = cur.fetchone()[0]
+            cur.execute("SET jit = off")
+
+            def run():
+                cur.execute(stmt, params)
+                return len(cur.fetchall())
+            off_ms, _n = med(run)
+            raw.rollback()
+        finally:
+            raw.close()
+        total = re.search(r"Execution Time: ([\d.]+)", text)
+        jit = re.search(r"Timing:.*?Total ([\d.]+) ms", text)
+        cost = re.search(r"cost=[\d.]+\.\.([\d.]+)", text)
+        return (f"EXPLAIN ANALYZE: execution {float(total.group(1)) if total else float('nan'):,.0f} ms, of which JIT "
+                f"compilation {float(jit.group(1)) if jit else 0:,.0f} ms (estimated plan cost "
+                f"{float(cost.group(1)) if cost else float('nan'):,.0f}; jit={settings['jit']}, jit_above_cost="
+                f"{settings['jit_above_cost']}, jit_optimize_above_cost={settings['jit_optimize_above_cost']}); "
+                f"the same SQL after SET jit = off: {off_ms:,.0f} ms")
+
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute",
                         lambda conn, cursor, statement, parameters, context, many: captured.append((statement, parameters)))
@@ -793,10 +823,11 @@ def profile_child(spec: dict) -> None:
             plans.append((f"duties(User.department_id == {dept.id})", plan))
             t_report, (total, rows) = med(lambda: department_report(dept))
             t_render, html = med(lambda: render_template("acks/department.html", dept=dept, total=total, rows=rows))
-            t_objs, _ = med(lambda: [d.state for d in items])
             print(f"department {dept.code} (admin): {len(items):,} duties; SQL execute+fetch {sql_ms:,.0f} ms "
                   f"({nrows:,} rows) | duties() {t_duties:,.0f} ms (so Python ~{t_duties - sql_ms:,.0f} ms) | "
                   f"department_report() {t_report:,.0f} ms | template {t_render:,.1f} ms ({len(html) / 1024:.0f} KB)")
+            if db.engine.dialect.name == "postgresql":
+                print(f"    department SQL on PostgreSQL: {pg_jit('people')}")
         with app.test_request_context("/reading"):
             login_user(reader)
             t_duties, items = med(lambda: duties(User.id == reader.id))

@@ -5,7 +5,7 @@ import re
 import shutil
 import socket
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -195,7 +195,9 @@ def test_sign_records_every_field_once_and_audits(client, auth):
     assert (a.revision_id, a.basis_id, a.printed_name, a.auth_method, a.ip, a.voluntary) == \
         (rev.id, rev.basis_id, "林晓", "password", "127.0.0.1", False)
     assert a.content_sha256 == rev.content_hash and len(a.content_sha256) == 64
-    assert a.meaning.startswith("我已阅读并理解本规程") and a.signed_at.tzinfo is not None or a.signed_at
+    assert a.meaning.startswith("我已阅读并理解本规程")
+    signed = a.signed_at.astimezone(timezone.utc) if a.signed_at.tzinfo else a.signed_at.replace(tzinfo=timezone.utc)
+    assert abs(datetime.now(timezone.utc) - signed) < timedelta(minutes=2)  # stored in UTC
     (event,) = events("ack.sign", "newhire")
     assert event.actor == "newhire" and event.object == "sop:FO-CI-001" and rev.content_hash in event.detail
 

@@ -54,6 +54,29 @@ ROUTES = {
     "checklists.team": ("/checklists/team", "manager"),
     "checklists.history": ("/checklists/templates/CL-FO-NA-PRECHECK", "manager"),
     "checklists.start_sop_run": ("/sops/FO-NA-001/run", "staff"),
+    "rosters.index": ("/rosters/", "staff"),
+    "rosters.month": ("/rosters/FO-DESK/month", "staff"),
+    "rosters.week": ("/rosters/FO-DESK/week", "staff"),
+    "rosters.cell_edit": ("/rosters/FO-DESK/cell?user=6&day=2026-12-01", "staff"),
+    "rosters.cell_set": ("/rosters/FO-DESK/cell", "staff"),
+    "rosters.generate_period": ("/rosters/FO-DESK/generate", "staff"),
+    "rosters.duty": ("/duty", "staff"),
+    "rosters.swaps": ("/rosters/swaps", "staff"),
+    "rosters.swap_request": ("/rosters/swaps", "staff"),
+    "rosters.swap_answer": ("/rosters/swaps/999999/answer", "staff"),
+    "rosters.swap_decide": ("/rosters/swaps/999999/decide", "staff"),
+    "rosters.export": ("/rosters/FO-DESK/export", "staff"),
+    "rosters.import_file": ("/rosters/FO-DESK/import", "staff"),
+    "rosters.calendar": ("/rosters/calendar", "staff"),
+    "rosters.calendar_new": ("/rosters/calendar", "staff"),
+    "rosters.calendar_revoke": ("/rosters/calendar/999999/revoke", "staff"),
+    "rosters.ical": ("/calendar/not-a-token.ics", "public"),
+    "rosters.handover": ("/rosters/FO-DESK/handover", "staff"),
+    "rosters.handover_save": ("/rosters/FO-DESK/handover", "staff"),
+    "rosters.handover_confirm": ("/rosters/handovers/999999/confirm", "staff"),
+    "rosters.handover_addendum": ("/rosters/handovers/999999/addendum", "staff"),
+    "rosters.item_close": ("/rosters/items/999999/close", "staff"),
+    "rosters.log": ("/rosters/log", "staff"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
 # Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
@@ -61,7 +84,14 @@ ROUTES = {
 OBJECT_CHECK = (200, 303, 403, 422)
 ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK, "checklists.item": OBJECT_CHECK,
                   "checklists.tick_item": OBJECT_CHECK, "checklists.finish_run": OBJECT_CHECK,
-                  "checklists.record": OBJECT_CHECK}
+                  "checklists.record": OBJECT_CHECK,
+                  # Team actions: only the team's supervisor (fo.manager) or an admin gets past the object check.
+                  "rosters.cell_edit": OBJECT_CHECK, "rosters.cell_set": (403, 404), "rosters.generate_period": OBJECT_CHECK,
+                  "rosters.import_file": OBJECT_CHECK,
+                  # The sweep's URL or form names nothing (on purpose): past the role check, the lookup says 404.
+                  **{e: (404,) for e in ("rosters.swap_request", "rosters.swap_answer", "rosters.swap_decide",
+                                         "rosters.calendar_revoke", "rosters.handover_save", "rosters.handover_confirm",
+                                         "rosters.handover_addendum", "rosters.item_close")}}
 ACCOUNTS = {"staff": "fo.staff", "manager": "fo.manager", "admin": "admin"}
 RANK = {"public": 0, "staff": 1, "manager": 2, "admin": 3}
 
@@ -156,9 +186,11 @@ def test_get_requests_never_change_state(client, auth):
     is the one documented exception: it is analytics, like an access log)."""
     from app.acks.models import Acknowledgement, SopAudience
     from app.checklists.models import ChecklistRun, ItemEvent, RunItem
+    from app.rosters.models import CalendarToken, Handover, HandoverItem, RosterEntry, SwapRequest
     from app.sops.models import Sop, SopRevision
     auth.login("admin")
-    tables = [AuditEvent, User, Sop, SopRevision, Acknowledgement, SopAudience, ChecklistRun, RunItem, ItemEvent]
+    tables = [AuditEvent, User, Sop, SopRevision, Acknowledgement, SopAudience, ChecklistRun, RunItem, ItemEvent,
+              RosterEntry, SwapRequest, Handover, HandoverItem, CalendarToken]
 
     def snapshot():
         db.session.expire_all()

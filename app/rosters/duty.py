@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from app.acks.duties import signed_codes
 from app.extensions import db
 from app.rosters.models import RosterEntry, ShiftType, Team
 from app.rosters.shifts import Span, local_today, now_utc, span, zone
@@ -14,6 +15,16 @@ class OnDuty:
     team: Team
     now: list[tuple[RosterEntry, Span]] = field(default_factory=list)
     next: list[tuple[RosterEntry, Span]] = field(default_factory=list)
+    unsigned: dict[int, list[str]] = field(default_factory=dict)  # entry id → SOPs of its shift not yet signed
+
+
+def unsigned_sops(entries: list[RosterEntry]) -> dict[int, list[str]]:
+    """For each entry, the shift type's SOPs whose current revision its person has not signed."""
+    wanted: dict[int, set[str]] = {}
+    for e in entries:
+        wanted.setdefault(e.user_id, set()).update(e.shift_type.sop_codes)
+    signed = {user_id: signed_codes(user_id, codes) for user_id, codes in wanted.items() if codes}
+    return {e.id: missing for e in entries if (missing := sorted(set(e.shift_type.sop_codes) - signed.get(e.user_id, set())))}
 
 
 def on_duty(at: datetime | None = None, teams: list[Team] | None = None) -> list[OnDuty]:
@@ -39,6 +50,7 @@ def on_duty(at: datetime | None = None, teams: list[Team] | None = None) -> list
         first = min(s.start for _e, s in items)
         result[team_id].next = [(e, s) for e, s in items if s.start == first]
     for duty in result.values():
+        duty.unsigned = unsigned_sops([e for e, _s in duty.now + duty.next])
         duty.now.sort(key=lambda pair: (pair[1].start, pair[0].user.username))
         duty.next.sort(key=lambda pair: pair[0].user.username)
     return list(result.values())
@@ -46,6 +58,18 @@ def on_duty(at: datetime | None = None, teams: list[Team] | None = None) -> list
 
 def local(instant: datetime) -> datetime:
     return instant.astimezone(zone())
+
+
+def my_next_shift(user_id: int) -> tuple[RosterEntry, Span, list[str]] | None:
+    """The person's next (or current) shift and the SOPs they must sign before it: the in-app reminder."""
+    at = now_utc()
+    today = at.astimezone(zone()).date()
+    for e in db.session.scalars(sa.select(RosterEntry).where(RosterEntry.user_id == user_id, RosterEntry.day >= today - timedelta(days=1))
+                                .options(sa.orm.joinedload(RosterEntry.shift_type)).order_by(RosterEntry.day).limit(8)):
+        s = span(e.day, e.shift_type.start, e.shift_type.end)
+        if s.end > at:
+            return e, s, unsigned_sops([e]).get(e.id, [])
+    return None
 
 
 __all__ = ["OnDuty", "on_duty", "local", "local_today"]

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from app.acks.duties import signed_codes
 from app.extensions import db
+from app.rosters.duty import unsigned_sops
 from app.rosters.models import RosterEntry, ShiftType, Team
 from app.rosters.shifts import Span, span
 from app.workdays import public_holiday
@@ -88,14 +88,10 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
             if st.retired_at is None and staffed[(day, st.id)] < need(st, day):
                 found.append(Violation("understaffed", None, day, st.id, (("have", staffed[(day, st.id)]), ("need", need(st, day)))))
         day += timedelta(days=1)
-    wanted = defaultdict(set)
+    missing = unsigned_sops([e for e in rows if inside(e.day)])
     for e in rows:
-        wanted[e.user_id] |= set(e.shift_type.sop_codes)
-    signed = {user_id: signed_codes(user_id, codes) for user_id, codes in wanted.items() if codes}  # one query each
-    for e in rows:
-        missing = sorted(set(e.shift_type.sop_codes) - signed.get(e.user_id, set()))
-        if missing and inside(e.day):
-            found.append(Violation("unsigned", e.user_id, e.day, e.shift_type_id, (("codes", "、".join(missing)),)))
+        if e.id in missing:
+            found.append(Violation("unsigned", e.user_id, e.day, e.shift_type_id, (("codes", "、".join(missing[e.id])),)))
     return found
 
 

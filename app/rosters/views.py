@@ -13,7 +13,7 @@ from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.panels import home_panel
 from app.rosters import bp
-from app.rosters.duty import local, on_duty
+from app.rosters.duty import local, my_next_shift, on_duty
 from app.rosters.files import feed, import_month, month_bounds, month_rows, new_token, to_csv, to_xlsx
 from app.rosters.models import CalendarToken, RosterEntry, SwapRequest, Team
 from app.rosters.rules import check, generate
@@ -155,7 +155,9 @@ def duty():
 
 @home_panel
 def duty_panel() -> str:
-    return render_template("rosters/_duty.html", duties=[d for d in on_duty() if d.now or d.next], local=local, panel=True)
+    """On duty now, and a reminder when my next shift needs an SOP I have not signed."""
+    return render_template("rosters/_duty.html", duties=[d for d in on_duty() if d.now or d.next], local=local, panel=True,
+                           mine=my_next_shift(current_user.id))
 
 
 # Swaps -------------------------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def set_cell(actor: User, team: Team, user_id: int, day: date, shift_code: str, 
 
 
 def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
-    entry = db.session.get(RosterEntry, entry_id)
+    entry = db.session.get(RosterEntry, entry_id) if entry_id else None
     if entry is None:
         raise RosterError("There is no such shift.", 404)
     if entry.user_id != user.id:

@@ -254,3 +254,59 @@ def test_journey_onboarding_ticks_sign_inline_and_manager_sees_progress(browser,
     expect(row).to_contain_text("2 / 19")
     assert mpage.evaluate("window.__sameDocument") is True
     manager.close()
+
+
+def test_journey_swap_handover_sign_and_carry_over(browser, page, live, app):
+    from datetime import timedelta
+    import sqlalchemy as sa
+    from app.auth.models import User
+    from app.rosters.models import RosterEntry, Team
+
+    # A shift of fo.staff ten days ahead (no supervisor needed), on the front-desk team.
+    day = date.today() + timedelta(days=10)
+    team = db.session.scalar(sa.select(Team).where(Team.code == "FO-DESK"))
+    night = next(s for s in team.shift_types if s.code == "N")
+    staff = db.session.scalar(sa.select(User).where(User.username == "fo.staff"))
+    night_user = db.session.scalar(sa.select(User.id).where(User.username == "fo.night"))
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.day == day))
+    db.session.add(RosterEntry(team_id=team.id, shift_type_id=night.id, user_id=staff.id, day=day, source="manual"))
+    db.session.commit()  # and hold no transaction while the browser writes (SQLite has one writer)
+
+    # 1. A member asks a colleague to swap; the colleague accepts; the grid shows the change.
+    login(page, live, "fo.staff")
+    page.goto(f"{live}/rosters/swaps")
+    page.select_option("#swap-form select[name=entry]", label=f"{day} 夜班 · 前台值班组")
+    page.fill("#swap-form input[name=colleague]", "fo.night")
+    page.click("#swap-form button")
+    expect(page.locator("#swaps-mine")).to_contain_text("等待同事答复")
+    colleague = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    cpage = colleague.new_page()
+    cpage.set_default_timeout(15000)
+    login(cpage, live, "fo.night")
+    cpage.goto(f"{live}/rosters/swaps")
+    cpage.click("#swaps-mine button:has-text('同意')")
+    expect(cpage.locator("#swaps-mine")).to_contain_text("已完成")
+    cpage.goto(f"{live}/rosters/FO-DESK/month?m={day:%Y-%m}")
+    cell = cpage.locator(f"#cell-{night_user}-{day.isoformat()}")
+    expect(cell.locator(".shift-swap")).to_have_text("N")
+    expect(page.locator("body")).to_be_visible()
+
+    # 2. The outgoing person writes a handover with one open item.
+    today = date.today()
+    page.goto(f"{live}/rosters/FO-DESK/handover?shift=E&day={today}")
+    page.fill("textarea[name=incidents]", "20:40 前台打印机卡纸，已处理。")
+    page.select_option("select[name=item_category]", "vip")
+    page.fill("input[name=item_text]", "2206 房客人投诉空调噪音，明早回访")
+    page.click("#handover-form button:has-text('保存交接')")
+    expect(page.locator("#open-items")).to_contain_text("2206 房客人投诉空调噪音")
+    # 3. The incoming person signs it.
+    cpage.goto(f"{live}/rosters/FO-DESK/handover?shift=E&day={today}")
+    cpage.click("#confirm-form button")
+    expect(cpage.locator("#handover-confirmed")).to_contain_text("周强")
+    cpage.screenshot(path=str(SHOTS / "handover.png"))
+    # 4. The open item appears in the next handover.
+    cpage.goto(f"{live}/rosters/FO-DESK/handover?shift=N&day={today}")
+    expect(cpage.locator("#open-items")).to_contain_text("2206 房客人投诉空调噪音")
+    cpage.goto(f"{live}/rosters/FO-DESK/month")
+    cpage.screenshot(path=str(SHOTS / "roster.png"))
+    colleague.close()

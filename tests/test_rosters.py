@@ -159,6 +159,8 @@ def test_generated_month_keeps_every_rule_and_staffs_every_shift(app):
 
 
 def test_generator_staffs_public_holidays_with_the_holiday_minimum(app):
+    user("newhire").start_date = date(2026, 9, 1)  # all four members already work there
+    db.session.commit()
     t = team()
     clear(t)
     generate(t, date(2026, 9, 28), date(2026, 10, 8))
@@ -167,6 +169,16 @@ def test_generator_staffs_public_holidays_with_the_holiday_minimum(app):
     on = lambda d: db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(  # noqa: E731
         RosterEntry.shift_type_id == day_shift.id, RosterEntry.day == d))
     assert on(date(2026, 10, 1)) == 2 and on(date(2026, 9, 29)) == 1  # National Day vs an ordinary Tuesday
+
+
+def test_generator_does_not_roster_anyone_before_their_start_date(app):
+    t = team()
+    clear(t)
+    start = user("newhire").start_date
+    generate(t, start - timedelta(days=10), start + timedelta(days=10))
+    db.session.commit()
+    days = set(db.session.scalars(sa.select(RosterEntry.day).where(RosterEntry.user_id == user("newhire").id)))
+    assert days and min(days) >= start
 
 
 def test_every_violation_is_named(app):

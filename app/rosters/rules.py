@@ -120,7 +120,7 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
             s = span(day, st.start, st.end)
             for _ in range(need(st, day) - staffed[(day, st.id)]):
                 for member in sorted(members, key=lambda u: (count[u.id], (u.id + n) % max(len(members), 1))):
-                    if member.id in taken[day] or not available(member.id, day, s, rules, pattern, members.index(member),
+                    if member.id in taken[day] or (member.start_date and day < member.start_date) or not available(member.id, day, s, rules, pattern, members.index(member),
                                                                 last_end, days_worked):
                         continue
                     db.session.add(RosterEntry(team_id=team.id, shift_type_id=st.id, user_id=member.id, day=day,

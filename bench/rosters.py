@@ -47,7 +47,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 HOST = "127.0.0.1"
 TEAMS, MEMBERS = 50, 30
 PASSWORD = "bench-2026"
-MONTH_REQUESTS, DUTY_REQUESTS, WARMUP = 250, 250, 20
+MONTH_REQUESTS, DUTY_REQUESTS, WARMUP = 200, 200, 20
 ROUNDS = 30  # in-process calls per breakdown
 TARGET_GENERATE_S, TARGET_MONTH_P95, TARGET_DUTY_P95 = 5, 100, 50
 # Like the demo's FO-DESK (its SOPs exist in the demo content).
@@ -279,13 +279,16 @@ def counts(app) -> dict:
     from app.rosters.models import RosterEntry, ShiftType, Team, team_member
 
     with app.app_context():
-        n = lambda model, *where: db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))  # noqa: E731
+        def n(model, *where):
+            return db.session.scalar(sa.select(sa.func.count()).select_from(model).where(*where))
+
         bench_team = Team.code.like("BT-%")
         out = {
             "teams": n(Team), "bench teams": n(Team, bench_team), "users": n(User),
             "team members": n(team_member), "shift types": n(ShiftType),
             "roster entries": n(RosterEntry),
-            "bench entries": db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).join(Team).where(bench_team)),
+            "bench entries": db.session.scalar(
+                sa.select(sa.func.count()).select_from(RosterEntry).join(Team).where(bench_team)),
             "acknowledgements": n(Acknowledgement),
         }
         db.session.remove()
@@ -404,10 +407,13 @@ def generate_all(app, first: date, last: date, timer: SqlTimer) -> dict:
         t3 = time.perf_counter()
         timer.active = False
         sql_t, sql_n = sum(t for _s, _p, t in timer.rows), len(timer.rows)
+        kinds = defaultdict(int)
+        for stmt, _p, _t in timer.rows:
+            kinds[stmt.split()[0].upper()] += 1
         timer.rows.clear()
         db.session.remove()
     return {"teams": len(teams), "created": created, "per_team": per_team, "loop": t2 - t0, "commit": t3 - t2,
-            "total": t3 - t0, "sql_t": sql_t, "sql_n": sql_n}
+            "total": t3 - t0, "sql_t": sql_t, "sql_n": sql_n, "kinds": dict(kinds)}
 
 
 def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
@@ -416,7 +422,7 @@ def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
 
     from app.extensions import db
     from app.rosters import rules
-    from app.rosters.models import Team
+    from app.rosters.models import RosterEntry, Team
 
     flush = {"t": 0.0, "n": 0, "t0": 0.0}
 
@@ -457,6 +463,17 @@ def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
                 kinds = defaultdict(int)
                 for stmt, _p, _t in timer.rows:
                     kinds[stmt.split()[0].upper()] += 1
+                if prof is None:  # the same rows again through Core executemany, for comparison (rolled back)
+                    made = [dict(r._mapping) for r in db.session.execute(sa.select(
+                        RosterEntry.team_id, RosterEntry.shift_type_id, RosterEntry.user_id, RosterEntry.day,
+                        RosterEntry.source, RosterEntry.note, RosterEntry.updated_at).where(
+                        RosterEntry.team_id == team.id, RosterEntry.source == "generated",
+                        RosterEntry.day >= first, RosterEntry.day <= last))]
+                    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id,
+                                                                    RosterEntry.day >= first, RosterEntry.day <= last))
+                    t_core = time.perf_counter()
+                    db.session.execute(sa.insert(RosterEntry), made)
+                    t_core = time.perf_counter() - t_core
                 db.session.rollback()
                 if prof is None:
                     print(f"  generate({code}, {first}, {last}) again in-process (rolled back) — {short_load()}:")
@@ -466,6 +483,8 @@ def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
                           f"need() {sum(need.times) * 1e3:.0f} ms over {len(need.times)} calls (public_holiday); "
                           f"span() {sum(span.times) * 1e3:.0f} ms over {len(span.times)} calls; "
                           f"(wrapper overhead ~1 µs a call)")
+                    print(f"    for comparison, the same {len(made)} rows as one Core insert (executemany): "
+                          f"{t_core * 1e3:.0f} ms")
                 else:
                     print(f"    same call under cProfile: {total * 1e3:.0f} ms")
                     print_profile(prof)
@@ -485,6 +504,7 @@ def month_breakdown(app, lead_id: int, code: str, month: str, timer: SqlTimer) -
     from app.auth.models import User
     from app.extensions import db
     from app.rosters import rules, views
+    from app.rosters.files import month_bounds
 
     view = app.view_functions["rosters.month"]
     wrappers = {}
@@ -517,7 +537,8 @@ def month_breakdown(app, lead_id: int, code: str, month: str, timer: SqlTimer) -
             grid_own = [a - b for a, b in zip(g.times, c.times)]
             check_own = [a - b - d for a, b, d in zip(c.times, e.times, u.times)]
             rest = [t - a - b for t, a, b in zip(totals, g.times, r.times)]
-            print(f"  month view in-process ({ROUNDS} calls of views.month(), page {size / 1024:.0f} KB) — {short_load()}:")
+            print(f"  month view in-process ({ROUNDS} calls of views.month(), page {size / 1024:.0f} KB) "
+                  f"— {short_load()}:")
             print(f"    view total                                  {med(totals)}")
             print(f"    grid() total (app/rosters/views.py grid)    {med(g.times)}   SQL {g.sql_n / ROUNDS:.0f} stmts "
                   f"{g.sql_t / ROUNDS * 1e3:.2f} ms/call")
@@ -532,6 +553,32 @@ def month_breakdown(app, lead_id: int, code: str, month: str, timer: SqlTimer) -
                   f"{r.sql_t / ROUNDS * 1e3:.2f} ms/call")
             print(f"    rest of the view (get_team, days)           {med(rest)}")
             print_statements(sql_rows, ROUNDS)
+            # What the render spends on the editable links: the same context rendered with and without them.
+            db.session.remove()
+            with app.test_request_context(f"/rosters/{code}/month?m={month}"):
+                login_user(db.session.get(User, lead_id))
+                team = views.get_team(code)
+                first_day, last_day = month_bounds(date.fromisoformat(month + "-01"))
+                days = [first_day + timedelta(days=n) for n in range((last_day - first_day).days + 1)]
+                ctx = g.original(team, days)
+                by_rule = defaultdict(int)
+                for v in ctx["problems"]:
+                    by_rule[v.rule] += 1
+                renders = defaultdict(list)
+                for i in range(ROUNDS // 2 + 2):
+                    for editable in (True, False):
+                        t0 = time.perf_counter()
+                        r.original("rosters/grid.html", view="month", prev=days[0] - timedelta(days=1),
+                                   next=days[-1] + timedelta(days=1), **{**ctx, "editable": editable})
+                        if i >= 2:
+                            renders[editable].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                texts = [v.text for v in ctx["problems"]]
+                t_text = time.perf_counter() - t0
+            print(f"    violations found by check(): {dict(by_rule)} ({len(ctx['problems'])}); {len(team.members)} x "
+                  f"{len(days)} cells; Violation.text once for all of them {t_text * 1e3:.2f} ms ({len(texts)} texts)")
+            print(f"    render as the supervisor (editable: 2 url_for per cell)   {med(renders[True])}")
+            print(f"    render of the same context with editable=False          {med(renders[False])}")
             # One profiled call.
             db.session.remove()
             with app.test_request_context(f"/rosters/{code}/month?m={month}"):
@@ -598,7 +645,8 @@ def duty_breakdown(app, lead_id: int, timer: SqlTimer) -> None:
                 n_now = sum(len(d.now) for d in result)
                 n_next = sum(len(d.next) for d in result)
                 n_unsigned = sum(len(d.unsigned) for d in result)
-            print(f"  /duty in-process ({ROUNDS} calls of views.duty(), page {size / 1024:.0f} KB; {len(result)} teams, "
+            print(f"  /duty in-process ({ROUNDS} calls of views.duty(), page {size / 1024:.0f} KB; "
+                  f"{len(result)} teams, "
                   f"{n_now} people on duty now, {n_next} next, {n_unsigned} with unsigned SOPs) — {short_load()}:")
             print(f"    on_duty() called directly                   {med(direct)}")
             print(f"    view total                                  {med(totals)}")
@@ -611,6 +659,33 @@ def duty_breakdown(app, lead_id: int, timer: SqlTimer) -> None:
                   f"{r.sql_t / ROUNDS * 1e3:.2f} ms/call")
             print(f"    rest of the view                            {med(rest)}")
             print_statements(sql_rows, ROUNDS)
+            # The entries query of on_duty() alone: the same statement, its rows loaded as ORM objects.
+            import sqlalchemy as sa
+
+            from app.rosters.models import RosterEntry, ShiftType, Team
+
+            with app.test_request_context("/duty"):
+                today = duty.local_today()
+                loads, n_rows = [], 0
+                for i in range(ROUNDS // 2 + 2):
+                    db.session.remove()
+                    t0 = time.perf_counter()
+                    teams = list(db.session.scalars(
+                        sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code)))
+                    t1 = time.perf_counter()
+                    rows = db.session.scalars(sa.select(RosterEntry).join(ShiftType).where(
+                        RosterEntry.team_id.in_([t.id for t in teams]), RosterEntry.day >= today - timedelta(days=1),
+                        RosterEntry.day <= today + timedelta(days=2)).options(
+                        sa.orm.contains_eager(RosterEntry.shift_type), sa.orm.joinedload(RosterEntry.user))).all()
+                    t2 = time.perf_counter()
+                    spans = [duty.span(e.day, e.shift_type.start, e.shift_type.end) for e in rows]
+                    t3 = time.perf_counter()
+                    if i >= 2:
+                        loads.append((t1 - t0, t2 - t1, t3 - t2))
+                    n_rows = len(spans)
+            print(f"    its queries alone: teams {med([a for a, _b, _c in loads])}; entries yesterday..today+2 "
+                  f"({n_rows} rows + joined users) {med([b for _a, b, _c in loads])}; span() for each row "
+                  f"{med([c for _a, _b, c in loads])}")
             db.session.remove()
             with app.test_request_context("/duty"):
                 login_user(db.session.get(User, lead_id))
@@ -655,7 +730,8 @@ def main() -> None:
         t0 = time.monotonic()
         run_flask(["db", "upgrade"], env)
         run_flask(["demo", "load"], env)
-        print(f"setup: temp instance {instance}, migrated, demo loaded in {time.monotonic() - t0:.1f} s — {short_load()}")
+        print(f"setup: temp instance {instance}, migrated, demo loaded in {time.monotonic() - t0:.1f} s "
+              f"— {short_load()}")
 
         for key in ("SOP_INSTANCE_DIR", "CONTENT_DIR", "SOP_DIR", "FLASK_RATELIMIT_ENABLED"):
             os.environ[key] = env[key]
@@ -685,7 +761,8 @@ def main() -> None:
         print(f"\ngenerate(team, {first}, {last}) for {gen['teams']} teams in-process — {short_load()}:")
         print(f"  {gen['created']} entries in {gen['total']:.2f} s (loop {gen['loop']:.2f} s + one commit "
               f"{gen['commit']:.2f} s); per team avg {sum(per) / len(per) * 1e3:.0f} ms, min {min(per) * 1e3:.0f} ms, "
-              f"max {max(per) * 1e3:.0f} ms; SQL execute {gen['sql_t']:.2f} s over {gen['sql_n']} statements")
+              f"max {max(per) * 1e3:.0f} ms; SQL execute {gen['sql_t']:.2f} s over {gen['sql_n']} statements "
+              f"{gen['kinds']}")
         generate_breakdown(app, first, last, timer)
 
         rows = counts(app)
@@ -723,9 +800,11 @@ def main() -> None:
                 sys.exit(f"GET /duty answered {status}: {dbody[:300]!r}")
             n_teams = dbody.count(b'data-team="')
             on_now, on_next = dbody.count(b'class="on-duty"'), dbody.count(b'class="next-duty"')
-            print(f"\ngunicorn: 2 sync workers on {HOST}:{port}; logged in as {lead_name(1)} (manager, supervisor of {code})")
-            print(f"  {month_path}: {len(body) / 1024:.0f} KB, {cells} cells ({links} editable), {violations} violations "
-                  f"listed; /duty: {len(dbody) / 1024:.0f} KB, {n_teams} teams, "
+            print(f"\ngunicorn: 2 sync workers on {HOST}:{port}; logged in as {lead_name(1)} "
+                  f"(manager, supervisor of {code})")
+            print(f"  {month_path}: {len(body) / 1024:.0f} KB, {cells} cells ({links} editable), "
+                  f"{violations} problems listed; "
+                  f"/duty: {len(dbody) / 1024:.0f} KB, {n_teams} teams, "
                   f"{on_now} on duty now, {on_next} next")
 
             print(f"GET {month_path} ({WARMUP} warm-up + {MONTH_REQUESTS} measured, sequential) — {load()}")
@@ -748,7 +827,8 @@ def main() -> None:
 
     # ---------------------------------------------------------------- summary
     print("\nresults")
-    print(f"  generate 1 year x {TEAMS} teams   {gen['total']:.2f} s total ({sum(per) / len(per) * 1e3:.0f} ms per team, "
+    print(f"  generate 1 year x {TEAMS} teams   {gen['total']:.2f} s total "
+          f"({sum(per) / len(per) * 1e3:.0f} ms per team, "
           f"commit {gen['commit']:.2f} s)   (target <= {TARGET_GENERATE_S} s)")
     print(f"  GET /rosters/<code>/month     {stats(month_times)}  errors {month_errors}   "
           f"(target p95 <= {TARGET_MONTH_P95} ms)")

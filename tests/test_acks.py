@@ -409,7 +409,7 @@ def test_department_report_counts_per_sop(client, auth):
     html = client.get("/acks/departments/FO").get_data(as_text=True)
     row = re.search(r'href="/acks/sops/FO-CI-001".*?</tr>', html, re.S).group(0)
     nums = [int(n) for n in re.findall(r'<td class="num[^"]*">(\d+)</td>', row)]
-    assert nums[:2] == [2, 1]  # 前台接待 fo.staff and newhire must sign; fo.staff has
+    assert nums[:2] == [3, 1]  # 前台接待 fo.staff, fo.desk2 and newhire must sign; fo.staff has
 
 
 @THREE_WAYS
@@ -431,7 +431,7 @@ def test_heat_map_has_a_cell_per_person_and_sop(client, auth):
     auth.login("fo.manager")
     html = client.get("/acks/departments/FO/matrix").get_data(as_text=True)
     assert 'id="matrix"' in html and "cell-done" in html and "cell-outstanding" in html
-    assert html.count("<tr><th><a href=\"/acks/people/") == 4  # fo.manager, fo.staff, fo.night, newhire
+    assert html.count("<tr><th><a href=\"/acks/people/") == 5  # fo.manager, fo.staff, fo.night, newhire, fo.desk2
 
 
 def test_person_report_lists_duties_and_signature_history(client, auth):

@@ -15,6 +15,8 @@ from app.sops.sync import sync
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
+# The first search in a fresh instance builds the index; a busy 2-core CI machine needs more than 5 s.
+expect.set_options(timeout=20_000)
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run"]

@@ -341,10 +341,12 @@ def test_manager_reassigns_an_item(client, auth):
 
 def test_schedule_is_idempotent_and_follows_the_schedule(app):
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["checklists", "schedule", "--date", "2026-11-23"])
-    second = runner.invoke(args=["checklists", "schedule", "--date", "2026-11-23"])
+    day = (date.today() + timedelta(days=1)).isoformat()  # the demo already scheduled today
+    first = runner.invoke(args=["checklists", "schedule", "--date", day])
+    second = runner.invoke(args=["checklists", "schedule", "--date", day])
     assert "2 created" in first.output and "0 created" in second.output
-    keys = set(db.session.scalars(sa.select(ChecklistRun.dedupe_key).where(ChecklistRun.kind == "recurring")))
+    keys = set(db.session.scalars(sa.select(ChecklistRun.dedupe_key).where(ChecklistRun.kind == "recurring",
+                                                                         ChecklistRun.run_date == date.fromisoformat(day))))
     assert len(keys) == 2
 
 

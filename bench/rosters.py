@@ -3,7 +3,7 @@
     cd /work/main && PYTHONPATH=. .venv/bin/python bench/rosters.py
 
 Everything happens in a temporary folder (never instance/): a copy of content/, a fresh SQLite database
-(`flask db upgrade`, `flask demo load`: the demo teams FO-DESK and CS-HOTLINE get this month and next).
+(`flask db upgrade`, `flask demo load`: the demo teams get their roster from today to the end of next month).
 Seeding (in-process, one shared password hash): 50 supervisors `btNN.lead` (role manager) and 1,500 members
 `btNN.mKK` (30 per team); the copy's rosters/teams.yaml gets 50 more teams BT-01..BT-50 (30 members, own
 supervisor, rules {max_consecutive: 6, min_days_off: 4, min_rest_hours: 11}, three shift types like the demo's
@@ -13,17 +13,21 @@ with app.rosters.teams.sync_teams(); the odd-numbered half of the members have s
 
 Measured:
   - app.rosters.rules.generate(team, first of this month, one year later - 1 day) for the 50 teams in-process,
-    one commit at the end: total wall time (target <= 5 s), per team, the commit;
+    one commit at the end: total wall time (target <= 5 s), per team, the commit, SQL and garbage-collector time
+    (the heap is not frozen here, as in `flask rosters generate`);
   - GET /rosters/BT-01/month?m=<this month> as BT-01's supervisor, through gunicorn -c gunicorn.conf.py -w 2 on
     127.0.0.1 (rate limits off), one request at a time (target p95 <= 100 ms);
   - GET /duty (52 teams) the same way (target p95 <= 50 ms);
-  - in-process breakdowns (no HTTP): the month view split into grid() / check() (its entries() query and
-    unsigned_sops()) / render_template, on_duty() (and its unsigned_sops()) / render, the SQL statements of
-    each, a cProfile of one call of each, and one team's year regenerated (rolled back) with a cProfile.
+  - in-process breakdowns (no HTTP; after gc.freeze() like gunicorn.conf.py's post_worker_init): the month view
+    split into grid() / check() (its entries() query and unsigned_sops()) / render_template (also with the
+    editable links left out), on_duty() (its unsigned_sops(), its entries query alone) / render, the SQL
+    statements of each, a cProfile of one call of each; before that, one team's year regenerated (rolled back):
+    ORM flush, available()/need()/span(), the same rows through one Core executemany, and a cProfile.
 Every figure is printed, never asserted. The client runs on the same cores as the server; other benchmarks
 may be running too: the load average is printed next to each figure.
 """
 import cProfile
+import gc
 import http.client
 import math
 import os
@@ -342,6 +346,31 @@ class Timed:
         setattr(self.module, self.name, self.original)
 
 
+class GcTimer:
+    """Time spent in the cyclic garbage collector while `active` (gc.callbacks), per generation."""
+
+    def __init__(self):
+        self.active, self.t0 = False, 0.0
+        self.seconds, self.runs = defaultdict(float), defaultdict(int)
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase, info):
+        if not self.active:
+            return
+        if phase == "start":
+            self.t0 = time.perf_counter()
+        else:
+            self.seconds[info["generation"]] += time.perf_counter() - self.t0
+            self.runs[info["generation"]] += 1
+
+    def summary(self) -> str:
+        parts = ", ".join(f"gen{g} x{self.runs[g]} {self.seconds[g]:.2f} s" for g in sorted(self.runs))
+        return f"{sum(self.seconds.values()):.2f} s ({parts or 'none'})"
+
+    def close(self):
+        gc.callbacks.remove(self._callback)
+
+
 def where(filename: str, line: int) -> str:
     for base, label in ((str(ROOT) + "/", ""), ("site-packages/", "")):
         i = filename.find(base)
@@ -396,7 +425,8 @@ def generate_all(app, first: date, last: date, timer: SqlTimer) -> dict:
         teams = list(db.session.scalars(sa.select(Team).where(Team.code.like("BT-%")).order_by(Team.code)))
         per_team, created = [], 0
         timer.rows.clear()
-        timer.active = True
+        gct = GcTimer()
+        gct.active = timer.active = True
         t0 = time.perf_counter()
         for team in teams:
             t1 = time.perf_counter()
@@ -405,7 +435,8 @@ def generate_all(app, first: date, last: date, timer: SqlTimer) -> dict:
         t2 = time.perf_counter()
         db.session.commit()
         t3 = time.perf_counter()
-        timer.active = False
+        gct.active = timer.active = False
+        gct.close()
         sql_t, sql_n = sum(t for _s, _p, t in timer.rows), len(timer.rows)
         kinds = defaultdict(int)
         for stmt, _p, _t in timer.rows:
@@ -413,7 +444,7 @@ def generate_all(app, first: date, last: date, timer: SqlTimer) -> dict:
         timer.rows.clear()
         db.session.remove()
     return {"teams": len(teams), "created": created, "per_team": per_team, "loop": t2 - t0, "commit": t3 - t2,
-            "total": t3 - t0, "sql_t": sql_t, "sql_n": sql_n, "kinds": dict(kinds)}
+            "total": t3 - t0, "sql_t": sql_t, "sql_n": sql_n, "kinds": dict(kinds), "gc": gct.summary()}
 
 
 def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
@@ -448,9 +479,12 @@ def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
                 flush.update(t=0.0, n=0)
                 for w in (avail, need, span):
                     w.reset()
+                    if label == "profiled":
+                        w.restore()  # the profile sees the app's own functions only
                 timer.rows.clear()
                 prof = cProfile.Profile() if label == "profiled" else None
-                timer.active = True
+                gct = GcTimer()
+                gct.active = timer.active = True
                 t0 = time.perf_counter()
                 if prof:
                     prof.enable()
@@ -458,7 +492,8 @@ def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
                 if prof:
                     prof.disable()
                 total = time.perf_counter() - t0
-                timer.active = False
+                gct.active = timer.active = False
+                gct.close()
                 sql = sum(t for _s, _p, t in timer.rows)
                 kinds = defaultdict(int)
                 for stmt, _p, _t in timer.rows:
@@ -478,7 +513,8 @@ def generate_breakdown(app, first: date, last: date, timer: SqlTimer) -> None:
                 if prof is None:
                     print(f"  generate({code}, {first}, {last}) again in-process (rolled back) — {short_load()}:")
                     print(f"    {n} entries in {total * 1e3:.0f} ms: ORM flush {flush['t'] * 1e3:.0f} ms ({flush['n']} "
-                          f"flushes; SQL execute {sql * 1e3:.0f} ms over {len(timer.rows)} statements {dict(kinds)})")
+                          f"flushes; SQL execute {sql * 1e3:.0f} ms over {len(timer.rows)} statements {dict(kinds)}); "
+                          f"garbage collector {gct.summary()}")
                     print(f"    available() {sum(avail.times) * 1e3:.0f} ms over {len(avail.times)} calls; "
                           f"need() {sum(need.times) * 1e3:.0f} ms over {len(need.times)} calls (public_holiday); "
                           f"span() {sum(span.times) * 1e3:.0f} ms over {len(span.times)} calls; "
@@ -762,7 +798,7 @@ def main() -> None:
         print(f"  {gen['created']} entries in {gen['total']:.2f} s (loop {gen['loop']:.2f} s + one commit "
               f"{gen['commit']:.2f} s); per team avg {sum(per) / len(per) * 1e3:.0f} ms, min {min(per) * 1e3:.0f} ms, "
               f"max {max(per) * 1e3:.0f} ms; SQL execute {gen['sql_t']:.2f} s over {gen['sql_n']} statements "
-              f"{gen['kinds']}")
+              f"{gen['kinds']}; in the garbage collector {gen['gc']}")
         generate_breakdown(app, first, last, timer)
 
         rows = counts(app)
@@ -819,7 +855,9 @@ def main() -> None:
             stop_gunicorn(server)
 
         # ------------------------------------------------------------ in-process
-        print(f"\nin-process breakdown (no HTTP, same database) — {load()}")
+        gc.collect()
+        gc.freeze()  # as gunicorn.conf.py's post_worker_init does: GC then walks only per-request objects
+        print(f"\nin-process breakdown (no HTTP, same database, heap frozen like the workers') — {load()}")
         month_breakdown(app, lead_id, code, month, timer)
         duty_breakdown(app, lead_id, timer)
         with app.app_context():

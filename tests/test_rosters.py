@@ -171,6 +171,17 @@ def test_generator_staffs_public_holidays_with_the_holiday_minimum(app):
     assert on(date(2026, 10, 1)) == 2 and on(date(2026, 9, 29)) == 1  # National Day vs an ordinary Tuesday
 
 
+def test_regenerating_a_month_keeps_the_rest_rule_at_its_edges(app):
+    t = team()
+    clear(t)
+    generate(t, date(2026, 12, 1), date(2027, 1, 31))
+    db.session.commit()
+    generate(t, date(2027, 1, 1), date(2027, 1, 31))  # again, next to December's kept entries
+    db.session.commit()
+    broken = [v for v in check(team(), date(2026, 12, 1), date(2027, 1, 31)) if v.rule in ("rest", "double", "consecutive")]
+    assert broken == []
+
+
 def test_generator_does_not_roster_anyone_before_their_start_date(app):
     t = team()
     clear(t)

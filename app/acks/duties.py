@@ -109,12 +109,19 @@ def last_signatures(user_id: int, sop_ids: list[int]) -> dict[int, Acknowledgeme
     return {a.sop_id: a for a in acks}
 
 
+CURRENT = aliased(SopRevision, name="current_revision")
+
+
+def signed_pairs(user_ids: set[int], codes: set[str]) -> set[tuple[int, str]]:
+    """(person, SOP) pairs where the person has signed the SOP's current revision: one query for many people."""
+    if not user_ids or not codes:
+        return set()
+    return {(user_id, code) for user_id, code in db.session.execute(
+        sa.select(Acknowledgement.user_id, Sop.code).distinct()
+        .join(CURRENT, CURRENT.basis_id == Acknowledgement.basis_id).join(Sop, Sop.current_revision_id == CURRENT.id)
+        .where(Sop.code.in_(codes), Acknowledgement.user_id.in_(user_ids)))}
+
+
 def signed_codes(user_id: int, codes: set[str]) -> set[str]:
     """Which of these SOPs the person has signed in their current revision (a checklist item's test)."""
-    if not codes:
-        return set()
-    cur = aliased(SopRevision)
-    return set(db.session.scalars(
-        sa.select(Sop.code).join(cur, cur.id == Sop.current_revision_id)
-        .where(Sop.code.in_(codes), sa.exists().where(Acknowledgement.user_id == user_id,
-                                                       Acknowledgement.basis_id == cur.basis_id))))
+    return {code for _user, code in signed_pairs({user_id}, codes)}

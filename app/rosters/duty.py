@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.acks.duties import signed_codes
+from app.acks.duties import signed_pairs
+from app.auth.models import User
 from app.extensions import db
 from app.rosters.models import RosterEntry, ShiftType, Team
 from app.rosters.shifts import Span, local_today, now_utc, span, zone
@@ -19,25 +20,25 @@ class OnDuty:
 
 
 def unsigned_sops(entries: list[RosterEntry]) -> dict[int, list[str]]:
-    """For each entry, the shift type's SOPs whose current revision its person has not signed."""
-    wanted: dict[int, set[str]] = {}
-    for e in entries:
-        wanted.setdefault(e.user_id, set()).update(e.shift_type.sop_codes)
-    signed = {user_id: signed_codes(user_id, codes) for user_id, codes in wanted.items() if codes}
-    return {e.id: missing for e in entries if (missing := sorted(set(e.shift_type.sop_codes) - signed.get(e.user_id, set())))}
+    """For each entry, the shift type's SOPs whose current revision its person has not signed (one query)."""
+    codes = {c for e in entries for c in e.shift_type.sop_codes}
+    signed = signed_pairs({e.user_id for e in entries if e.shift_type.sop_codes}, codes)
+    return {e.id: missing for e in entries
+            if (missing := sorted(c for c in e.shift_type.sop_codes if (e.user_id, c) not in signed))}
 
 
 def on_duty(at: datetime | None = None, teams: list[Team] | None = None) -> list[OnDuty]:
     """A shift [start, end) covers `at`: it started at or before and ends after. Yesterday's entries are read
-    too, because a night shift that began yesterday may still be running."""
+    too, because a night shift that began yesterday may still be running; "next" looks as far as tomorrow."""
     at = at or now_utc()
     today = at.astimezone(zone()).date()
     teams = teams if teams is not None else list(db.session.scalars(
         sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code)))
     rows = db.session.scalars(sa.select(RosterEntry).join(ShiftType).where(
         RosterEntry.team_id.in_([t.id for t in teams]), RosterEntry.day >= today - timedelta(days=1),
-        RosterEntry.day <= today + timedelta(days=2)).options(
-        sa.orm.contains_eager(RosterEntry.shift_type), sa.orm.joinedload(RosterEntry.user)))
+        RosterEntry.day <= today + timedelta(days=1)).options(
+        sa.orm.contains_eager(RosterEntry.shift_type),
+        sa.orm.joinedload(RosterEntry.user).load_only(User.username, User.display_name, User.phone)))
     result = {t.id: OnDuty(t) for t in teams}
     upcoming = {}
     for e in rows:
@@ -49,8 +50,9 @@ def on_duty(at: datetime | None = None, teams: list[Team] | None = None) -> list
     for team_id, items in upcoming.items():
         first = min(s.start for _e, s in items)
         result[team_id].next = [(e, s) for e, s in items if s.start == first]
+    unsigned = unsigned_sops([e for d in result.values() for e, _s in d.now + d.next])
     for duty in result.values():
-        duty.unsigned = unsigned_sops([e for e, _s in duty.now + duty.next])
+        duty.unsigned = {e.id: unsigned[e.id] for e, _s in duty.now + duty.next if e.id in unsigned}
         duty.now.sort(key=lambda pair: (pair[1].start, pair[0].user.username))
         duty.next.sort(key=lambda pair: pair[0].user.username)
     return list(result.values())

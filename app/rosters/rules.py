@@ -2,7 +2,7 @@
 period from the team's pattern while keeping to the rules and to the staffing minimums (higher on public
 holidays)."""
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from app.extensions import db
 from app.rosters.duty import unsigned_sops
 from app.rosters.models import RosterEntry, ShiftType, Team
 from app.rosters.shifts import Span, span
+from app.sops.models import utcnow
 from app.workdays import public_holiday
 
 RULE_TEXT = {
@@ -73,8 +74,7 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
             run = run + 1 if day - prev == timedelta(days=1) else 1
             if run > rules["max_consecutive"] and inside(day):
                 found.append(Violation("consecutive", user_id, day, None, (("n", rules["max_consecutive"]),)))
-    month_start, month_end = start.replace(day=1), (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    if start == month_start and end == month_end:  # days off are counted per whole month
+    if start.day == 1 and end == start.replace(day=month_length(start)):  # days off are counted per whole month
         for user in team.members:
             worked = {e.day for _s, e in by_user.get(user.id, []) if inside(e.day)}
             if (end - start).days + 1 - len(worked) < rules["min_days_off"]:
@@ -95,62 +95,73 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
     return found
 
 
+def month_length(day: date) -> int:
+    return ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
+
+
 def generate(team: Team, start: date, end: date, actor=None) -> int:
-    """Fill start..end: generated entries there are replaced; manual ones, overrides and swaps stay and count.
-    Members are taken round-robin (fewest shifts so far first), skipping anyone who would break a rule.
-    Returns the number of entries created. The caller commits."""
+    """Fill start..end: generated entries there are replaced; manual ones, overrides and swaps stay and count
+    (including those just before and after the period, for rest). Members are taken round-robin (fewest
+    shifts so far first), skipping anyone who would break a rule. Returns the number of entries created.
+    The caller commits."""
     db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.source == "generated",
                                                     RosterEntry.day >= start, RosterEntry.day <= end))
     rules, pattern = team.rules, team.pattern
-    kept = entries(team, start, end)
-    last_end = {}  # user → end of their latest shift
+    rest = timedelta(hours=rules["min_rest_hours"])
+    busy = defaultdict(list)  # user → spans of kept entries (few), then the latest generated span (days go forward)
     days_worked = defaultdict(set)
-    taken = defaultdict(set)  # day → users on a shift that day
+    per_month = defaultdict(int)  # (user, year, month) → days worked
     staffed = defaultdict(int)
-    for e in kept:
-        taken[e.day].add(e.user_id)
-        days_worked[e.user_id].add(e.day)
+    for e in entries(team, start - timedelta(days=1), end + timedelta(days=1)):
+        busy[e.user_id].append(Span(*astuple(entry_span(e))[:2], kept=True))
+        if e.day not in days_worked[e.user_id]:
+            days_worked[e.user_id].add(e.day)
+            per_month[(e.user_id, e.day.year, e.day.month)] += 1
         staffed[(e.day, e.shift_type_id)] += 1
-    members = list(team.members)
+    members = [(index, m.id, m.start_date) for index, m in enumerate(team.members)]
     shifts = [st for st in team.shift_types if st.retired_at is None]
-    count = defaultdict(int)
-    created, day, n = 0, start, 0
+    count, rows, day, n = defaultdict(int), [], start, 0
     while day <= end:
+        holiday = public_holiday(day)
         for st in shifts:
             s = span(day, st.start, st.end)
-            for _ in range(need(st, day) - staffed[(day, st.id)]):
-                for member in sorted(members, key=lambda u: (count[u.id], (u.id + n) % max(len(members), 1))):
-                    if member.id in taken[day] or (member.start_date and day < member.start_date) or not available(member.id, day, s, rules, pattern, members.index(member),
-                                                                last_end, days_worked):
+            for _ in range((st.holiday_min_staff if holiday else st.min_staff) - staffed[(day, st.id)]):
+                for index, user_id, began in sorted(members, key=lambda m: (count[m[1]], (m[1] + n) % len(members))):
+                    if (began and day < began) or day in days_worked[user_id] or \
+                            not available(user_id, day, s, rules, pattern, index, busy[user_id], rest, days_worked, per_month):
                         continue
-                    db.session.add(RosterEntry(team_id=team.id, shift_type_id=st.id, user_id=member.id, day=day,
-                                               source="generated", updated_by_id=getattr(actor, "id", None)))
-                    taken[day].add(member.id)
-                    days_worked[member.id].add(day)
-                    last_end[member.id] = s.end
+                    rows.append({"team_id": team.id, "shift_type_id": st.id, "user_id": user_id, "day": day,
+                                 "source": "generated", "updated_by_id": getattr(actor, "id", None), "updated_at": utcnow()})
+                    busy[user_id] = [x for x in busy[user_id] if x.kept] + [Span(s.start, s.end)]
+                    days_worked[user_id].add(day)
+                    per_month[(user_id, day.year, day.month)] += 1
                     staffed[(day, st.id)] += 1
-                    count[member.id] += 1
-                    created += 1
+                    count[user_id] += 1
                     break
         day += timedelta(days=1)
         n += 1
-    db.session.flush()
-    return created
+    if rows:
+        db.session.execute(sa.insert(RosterEntry), rows)  # one executemany, not an ORM flush per row
+    return len(rows)
 
 
-def available(user_id: int, day: date, s: Span, rules: dict, pattern: dict, index: int, last_end: dict,
-              days_worked: dict) -> bool:
+def available(user_id: int, day: date, s: Span, rules: dict, pattern: dict, index: int, spans: list[Span],
+              rest: timedelta, days_worked: dict, per_month: dict) -> bool:
+    """Whether giving this person the shift `s` on `day` keeps every rule."""
     if pattern.get("on") and pattern.get("off"):
         cycle = pattern["on"] + pattern["off"]
         if (day.toordinal() + index * pattern["off"]) % cycle >= pattern["on"]:
             return False  # a rest day of this member's N-on/M-off cycle
-    if user_id in last_end and (s.start - last_end[user_id]).total_seconds() < rules["min_rest_hours"] * 3600:
-        return False
+    for other in spans:
+        if other.start < s.end + rest and s.start < other.end + rest:
+            return False  # overlaps, or leaves less than the minimum rest before or after
     run, d = 0, day - timedelta(days=1)
-    while d in days_worked[user_id]:
+    worked = days_worked[user_id]
+    while d in worked:
         run, d = run + 1, d - timedelta(days=1)
+    d = day + timedelta(days=1)
+    while d in worked:  # kept entries after the day count towards the run too
+        run, d = run + 1, d + timedelta(days=1)
     if run >= rules["max_consecutive"]:
         return False
-    month = [x for x in days_worked[user_id] if (x.year, x.month) == (day.year, day.month)]
-    month_days = ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
-    return month_days - len(month) - 1 >= rules["min_days_off"]
+    return month_length(day) - per_month[(user_id, day.year, day.month)] - 1 >= rules["min_days_off"]

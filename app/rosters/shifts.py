@@ -1,20 +1,25 @@
 """Shift times in the roster's time zone. All arithmetic on instants is done in UTC, so a shift across a
 daylight-saving change lasts what the clock on the wall says it lasts."""
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 
 
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["ROSTER_TIMEZONE"])
+    return _zone(current_app.config["ROSTER_TIMEZONE"])
 
 
 def local_instant(day: date, at: time) -> datetime:
-    """The UTC instant of a wall-clock time on a day. A time skipped by a spring-forward change maps to the
-    instant right after the gap (fold=0 then normalised through UTC); a repeated time takes its first
-    occurrence."""
+    """The UTC instant of a wall-clock time on a day. A time that a spring-forward change skips is read with
+    the offset before the change (fold=0); a time that a fall-back change repeats is its first occurrence."""
     tz = zone()
     wall = datetime.combine(day, at).replace(tzinfo=tz, fold=0)
     return wall.astimezone(timezone.utc)
@@ -24,6 +29,7 @@ def local_instant(day: date, at: time) -> datetime:
 class Span:
     start: datetime  # UTC
     end: datetime  # UTC
+    kept: bool = False  # the generator marks entries it must keep (planned, overrides, swaps)
 
     @property
     def hours(self) -> float:

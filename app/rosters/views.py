@@ -155,9 +155,14 @@ def duty():
 
 @home_panel
 def duty_panel() -> str:
-    """On duty now, and a reminder when my next shift needs an SOP I have not signed."""
-    return render_template("rosters/_duty.html", duties=[d for d in on_duty() if d.now or d.next], local=local, panel=True,
-                           mine=my_next_shift(current_user.id))
+    """Who is on duty in my teams, and a reminder when my next shift needs an SOP I have not signed."""
+    teams = [t for t in db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code))
+             if is_member(current_user, t) or supervises(current_user, t)]
+    mine = my_next_shift(current_user.id)
+    if not teams and mine is None:
+        return ""
+    return render_template("rosters/_duty.html", duties=on_duty(teams=teams) if teams else [], local=local, panel=True,
+                           mine=mine)
 
 
 # Swaps -------------------------------------------------------------------------------------------------

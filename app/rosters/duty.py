@@ -34,22 +34,34 @@ def on_duty(at: datetime | None = None, teams: list[Team] | None = None) -> list
     today = at.astimezone(zone()).date()
     teams = teams if teams is not None else list(db.session.scalars(
         sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code)))
-    rows = db.session.scalars(sa.select(RosterEntry).join(ShiftType).where(
+    shifts = {st.id: st for st in db.session.scalars(sa.select(ShiftType).where(ShiftType.team_id.in_([t.id for t in teams])))}
+    # Plain rows first (no ORM objects for the thousand entries that are not on now or next), one span per
+    # (day, shift type) rather than per entry.
+    rows = db.session.execute(sa.select(RosterEntry.id, RosterEntry.team_id, RosterEntry.day, RosterEntry.shift_type_id).where(
         RosterEntry.team_id.in_([t.id for t in teams]), RosterEntry.day >= today - timedelta(days=1),
-        RosterEntry.day <= today + timedelta(days=1)).options(
-        sa.orm.contains_eager(RosterEntry.shift_type),
-        sa.orm.joinedload(RosterEntry.user).load_only(User.username, User.display_name, User.phone)))
-    result = {t.id: OnDuty(t) for t in teams}
-    upcoming = {}
-    for e in rows:
-        s = span(e.day, e.shift_type.start, e.shift_type.end)
+        RosterEntry.day <= today + timedelta(days=1))).all()
+    spans: dict[tuple, Span] = {}
+    now, upcoming = {}, {}
+    for entry_id, team_id, day, shift_id in rows:
+        s = spans.get((day, shift_id))
+        if s is None:
+            st = shifts[shift_id]
+            s = spans[(day, shift_id)] = span(day, st.start, st.end)
         if s.start <= at < s.end:
-            result[e.team_id].now.append((e, s))
+            now[entry_id] = s
         elif s.start > at:
-            upcoming.setdefault(e.team_id, []).append((e, s))
-    for team_id, items in upcoming.items():
-        first = min(s.start for _e, s in items)
-        result[team_id].next = [(e, s) for e, s in items if s.start == first]
+            upcoming.setdefault(team_id, []).append((entry_id, s))
+    following = {}
+    for items in upcoming.values():
+        first = min(s.start for _id, s in items)
+        following.update({entry_id: s for entry_id, s in items if s.start == first})
+    loaded = {e.id: e for e in db.session.scalars(sa.select(RosterEntry).where(RosterEntry.id.in_([*now, *following])).options(
+        sa.orm.joinedload(RosterEntry.user).load_only(User.username, User.display_name, User.phone)))}
+    result = {t.id: OnDuty(t) for t in teams}
+    for entry_id, s in now.items():
+        result[loaded[entry_id].team_id].now.append((loaded[entry_id], s))
+    for entry_id, s in following.items():
+        result[loaded[entry_id].team_id].next.append((loaded[entry_id], s))
     unsigned = unsigned_sops([e for d in result.values() for e, _s in d.now + d.next])
     for duty in result.values():
         duty.unsigned = {e.id: unsigned[e.id] for e, _s in duty.now + duty.next if e.id in unsigned}

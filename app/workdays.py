@@ -14,7 +14,7 @@ from pathlib import Path
 
 import chinese_calendar
 import yaml
-from flask import current_app
+from flask import current_app, g
 
 
 @lru_cache(maxsize=32)
@@ -45,7 +45,20 @@ def known(year: int) -> bool:
         return False
 
 
+def cached(kind: str, day: date, compute) -> bool:
+    """Per app context (one request, one CLI command): a generator asks about the same days for every team."""
+    memo = g.setdefault("workdays", {})
+    key = (current_app.config["CONTENT_DIR"], kind, day)
+    if key not in memo:
+        memo[key] = compute(day)
+    return memo[key]
+
+
 def is_workday(day: date) -> bool:
+    return cached("workday", day, _is_workday)
+
+
+def _is_workday(day: date) -> bool:
     configured = year_file(day.year)
     if configured is not None:
         holidays, workdays = configured
@@ -74,6 +87,10 @@ def unconfigured_years(*days: date) -> list[int]:
 
 def public_holiday(day: date) -> bool:
     """A statutory holiday (not merely a weekend): rosters staff these with their holiday minimum."""
+    return cached("holiday", day, _public_holiday)
+
+
+def _public_holiday(day: date) -> bool:
     configured = year_file(day.year)
     if configured is not None:
         return day in configured[0]

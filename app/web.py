@@ -36,6 +36,18 @@ def security_headers(resp):
     return resp
 
 
+MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             "ics": "text/calendar"}
+
+
+def download(body: bytes, filename: str):
+    """A file for the browser to save (never to show inline), typed by its extension."""
+    resp = make_response(body)
+    resp.mimetype = MIMETYPES[filename.rsplit(".", 1)[1]]
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
 def error_page(code: int, detail: str | None = None):
     title, text = ERRORS.get(code, ERRORS[500])
     ctx = {"code": code, "title": str(title), "text": detail or str(text)}

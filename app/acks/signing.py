@@ -4,7 +4,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request, session
-from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -12,6 +11,7 @@ from app import audit
 from app.acks.duties import duties, last_signatures
 from app.acks.models import Acknowledgement
 from app.auth.models import User
+from app.errors import UserError
 from app.extensions import db
 from app.sops.models import Sop, SopRevision, utcnow
 
@@ -19,13 +19,8 @@ from app.sops.models import Sop, SopRevision, utcnow
 MEANING = _l("I have read and understood this procedure and will follow it.")
 
 
-class SignError(Exception):
-    def __init__(self, text: str, status: int = 409, **params):
-        super().__init__(text)
-        self.text, self.status, self.params = text, status, params
-
-    def message(self) -> str:
-        return gettext(self.text, **self.params)
+class SignError(UserError):
+    status = 409
 
 
 @dataclass

@@ -20,6 +20,7 @@ from app.htmx import render, wants_fragment
 from app.panels import home_panel
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.sops.library import get_revision, get_sop
+from app.web import download
 
 
 def changes_since(sop, signature) -> dict:
@@ -144,11 +145,8 @@ def export(code: str):
     acks = signatures(sop)
     audit.record("acks.export", f"sop:{sop.code}", {"format": fmt, "rows": len(acks)})
     db.session.commit()
-    body, mimetype = (to_csv(sop, acks), "text/csv") if fmt == "csv" else (
-        to_xlsx(sop, acks), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp = Response(body, mimetype=mimetype)
-    resp.headers["Content-Disposition"] = f'attachment; filename="{sop.code}-signatures-{date.today()}.{fmt}"'
-    return resp
+    body = to_csv(sop, acks) if fmt == "csv" else to_xlsx(sop, acks)
+    return download(body, f"{sop.code}-signatures-{date.today()}.{fmt}")
 
 
 @bp.get("/acks/sops/<code>/sheet")

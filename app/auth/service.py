@@ -8,12 +8,12 @@ from datetime import date
 import sqlalchemy as sa
 from blinker import Namespace
 from flask import current_app
-from flask_babel import gettext
 from flask_login import login_user
 
 from app import audit
 from app.access import ROLES
 from app.auth.models import User
+from app.errors import UserError
 from app.extensions import db
 from app.org import department_by_name, positions_by_name
 
@@ -21,15 +21,8 @@ CSV_FIELDS = ("username", "display_name", "email", "department", "positions", "r
 MIN_PASSWORD = 8
 
 
-class AccountError(ValueError):
+class AccountError(UserError):
     """A user-facing reason: English in str() (CLI, logs), translated by message() (web pages)."""
-
-    def __init__(self, text: str, **params):
-        super().__init__(text % params if params else text)
-        self.text, self.params = text, params
-
-    def message(self) -> str:
-        return gettext(self.text, **self.params)
 
 
 @dataclass

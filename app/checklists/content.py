@@ -12,9 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import yaml
-
-from app.sops.content import ContentError, as_list, decode, key_lines_of, split_front_matter
+from app.sops.content import ContentError, as_list, decode, key_lines_of, load_front_matter, split_front_matter
 
 KINDS = ("onboarding", "recurring", "adhoc")
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
@@ -127,11 +125,7 @@ def read_template(path: Path, root: Path, known_sops: set[str], departments: set
     raw = path.read_bytes()
     text = decode(raw).replace("\r\n", "\n")
     front, body, body_line = split_front_matter(text)
-    try:
-        meta = yaml.safe_load(front)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ContentError(mark.line + 2 if mark else 2, "front matter is not valid YAML") from None
+    meta = load_front_matter(front)
     if not isinstance(meta, dict):
         raise ContentError(2, "front matter must be a mapping of 'key: value' lines")
     lines = key_lines_of(front)

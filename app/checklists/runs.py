@@ -6,13 +6,13 @@ from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError
 
 from app import audit
 from app.acks.duties import signed_codes
 from app.auth.models import User
 from app.checklists.content import Item
+from app.errors import UserError
 from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
 from app.extensions import db
 from app.org import Department
@@ -20,15 +20,8 @@ from app.sops.models import utcnow
 from app.workdays import nth_workday
 
 
-class RunError(Exception):
-    """A refused action, with a message for the user and an HTTP status."""
-
-    def __init__(self, text: str, status: int = 422, **params):
-        super().__init__(text)
-        self.text, self.status, self.params = text, status, params
-
-    def message(self) -> str:
-        return gettext(self.text, **self.params)
+class RunError(UserError):
+    """A refused action on a checklist, with its HTTP status."""
 
 
 def start(title: str, kind: str, items: list[dict], run_date: date, *, revision: ChecklistRevision | None = None,

@@ -1,5 +1,4 @@
 """`flask rosters …`: thin wrappers the tests call too."""
-from datetime import date
 
 import click
 import sqlalchemy as sa

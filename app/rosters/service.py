@@ -8,19 +8,15 @@ from flask_babel import gettext
 
 from app import audit
 from app.auth.models import User
+from app.errors import UserError
 from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
 from app.rosters.shifts import now_utc, span
 from app.sops.models import utcnow
 
 
-class RosterError(Exception):
-    def __init__(self, text: str, status: int = 422, **params):
-        super().__init__(text)
-        self.text, self.status, self.params = text, status, params
-
-    def message(self) -> str:
-        return gettext(self.text, **self.params)
+class RosterError(UserError):
+    """A refused roster action, with its HTTP status."""
 
 
 def is_member(user: User, team: Team) -> bool:

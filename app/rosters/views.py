@@ -20,6 +20,7 @@ from app.rosters.rules import check, generate
 from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, request_swap, set_cell, supervises)
 from app.rosters.shifts import local_today
 from app.sops.models import utcnow
+from app.web import download
 from app.workdays import public_holiday
 
 
@@ -229,11 +230,7 @@ def export(code: str):
     day = parse_day((request.args.get("m") or "") + "-01" if request.args.get("m") else None, local_today())
     fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
     rows = month_rows(team, day)
-    body, mimetype = (to_csv(rows), "text/csv") if fmt == "csv" else (
-        to_xlsx(rows), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    resp = Response(body, mimetype=mimetype)
-    resp.headers["Content-Disposition"] = f'attachment; filename="{team.code}-{day:%Y-%m}.{fmt}"'
-    return resp
+    return download(to_csv(rows) if fmt == "csv" else to_xlsx(rows), f"{team.code}-{day:%Y-%m}.{fmt}")
 
 
 @bp.post("/rosters/<code>/import")

@@ -161,6 +161,17 @@ def key_lines_of(front: str) -> dict[str, int]:
     return lines
 
 
+def load_front_matter(front: str):
+    """The front matter's YAML, or ContentError at the line of the problem."""
+    try:
+        return yaml.safe_load(front)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 2 if mark else 2
+        reason = getattr(e, "problem", None) or str(e).split("\n")[0]
+        raise ContentError(line, f"front matter is not valid YAML: {reason}") from None
+
+
 def read_sop(path: Path, root: Path, departments: set[str], positions: set[str], max_bytes: int) -> SopFile:
     """Read and validate one file; raise ContentError(line, reason)."""
     size = path.stat().st_size
@@ -169,13 +180,7 @@ def read_sop(path: Path, root: Path, departments: set[str], positions: set[str],
     raw = path.read_bytes()
     text = decode(raw).replace("\r\n", "\n")
     front, body, body_line = split_front_matter(text)
-    try:
-        meta = yaml.safe_load(front)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 2 if mark else 2
-        reason = getattr(e, "problem", None) or str(e).split("\n")[0]
-        raise ContentError(line, f"front matter is not valid YAML: {reason}") from None
+    meta = load_front_matter(front)
     key_lines = key_lines_of(front)
     meta = validate(meta, key_lines, path.parent, departments, positions)
     if not body.strip():

@@ -344,10 +344,34 @@ def test_schedule_is_idempotent_and_follows_the_schedule(app):
     day = (date.today() + timedelta(days=1)).isoformat()  # the demo already scheduled today
     first = runner.invoke(args=["checklists", "schedule", "--date", day])
     second = runner.invoke(args=["checklists", "schedule", "--date", day])
-    assert "2 created" in first.output and "0 created" in second.output
+    assert "5 created" in first.output and "0 created" in second.output  # 夜审前检查 + one per hotline shift (4)
     keys = set(db.session.scalars(sa.select(ChecklistRun.dedupe_key).where(ChecklistRun.kind == "recurring",
                                                                          ChecklistRun.run_date == date.fromisoformat(day))))
-    assert len(keys) == 2
+    assert len(keys) == 5
+
+
+def test_a_per_shift_checklist_runs_for_whoever_is_rostered_on_the_shift(client, auth):
+    from app.rosters.models import RosterEntry, ShiftType, Team
+    day = date.today() + timedelta(days=1)
+    team = db.session.scalar(sa.select(Team).where(Team.code == "CS-HOTLINE"))
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.day == day))
+    late = db.session.scalar(sa.select(ShiftType).where(ShiftType.team_id == team.id, ShiftType.code == "L"))
+    db.session.add(RosterEntry(team_id=team.id, shift_type_id=late.id, user_id=user("cs.agent").id, day=day))
+    runs = [r for r in schedule(day) if r.shift_type_id]
+    db.session.commit()
+    assert sorted(r.title for r in runs) == sorted(f"客服中心开班与收班检查 · {n}" for n in ("午班", "下午班", "傍晚班", "晚班"))
+    with_mine = [r for r in runs if r.shift_type_id == late.id]
+    for r in runs:
+        r.run_date = date.today()  # look at them as today's
+    for e in db.session.scalars(sa.select(RosterEntry).where(RosterEntry.day == day, RosterEntry.team_id == team.id)):
+        e.day = date.today() + timedelta(days=400)  # move the roster entry with them, out of today's way
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.day == date.today()))
+    db.session.add(RosterEntry(team_id=team.id, shift_type_id=late.id, user_id=user("cs.agent").id, day=date.today()))
+    db.session.commit()
+    auth.login("cs.agent")
+    mine = client.get("/checklists/").get_data(as_text=True)
+    assert f"/checklists/runs/{with_mine[0].id}" in mine
+    assert all(f"/checklists/runs/{r.id}\"" not in mine for r in runs if r.shift_type_id != late.id)
 
 
 def test_weekly_schedule_runs_only_on_its_days(app, checklists_dir):
@@ -415,5 +439,10 @@ def test_schedule_skips_a_team_renamed_since_the_template_was_synced(app):
     cs = db.session.scalar(sa.select(Department).where(Department.code == "CS"))
     cs.name = "客户服务中心"
     db.session.commit()
-    titles = [r.title for r in schedule(date.today())]
-    assert titles == ["夜审前检查"]  # the customer-service one is skipped (and logged), the rest still run
+    from app.checklists.models import ChecklistTemplate
+    daily = db.session.scalar(sa.select(ChecklistTemplate).where(ChecklistTemplate.code == "CL-FO-NA-PRECHECK"))
+    meta = daily.current.meta
+    daily.current.meta_json = __import__("json").dumps({**meta, "departments": ["前厅部", "客服中心"]})
+    db.session.commit()  # as if the template had named the department before it was renamed
+    titles = [r.title for r in schedule(date.today() + timedelta(days=2))]
+    assert titles.count("夜审前检查") == 1  # 前厅部's run; the renamed one is skipped (and logged), nothing fails

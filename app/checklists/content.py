@@ -92,16 +92,19 @@ def parse_items(body: str, first_line: int, known_sops: set[str], default_sectio
 
 
 def parse_schedule(value, line: int) -> dict:
-    """daily | {weekly: [mon, thu]}; returns {"every": "day"} or {"every": "week", "days": [0, 3]}."""
+    """daily | {weekly: [mon, thu]} | {shifts: TEAM}: {"every": "day"}, {"every": "week", "days": [0, 3]}, or
+    {"every": "shift", "team": "CS-HOTLINE"} (one run per shift of that duty team each day)."""
     if value in (None, "daily", "每天"):
         return {"every": "day"}
+    if isinstance(value, dict) and set(value) == {"shifts"} and isinstance(value["shifts"], str):
+        return {"every": "shift", "team": value["shifts"].strip()}
     if isinstance(value, dict) and set(value) == {"weekly"}:
         days = value["weekly"] if isinstance(value["weekly"], list) else [value["weekly"]]
         try:
             return {"every": "week", "days": sorted({WEEKDAYS[str(d).lower()] for d in days})}
         except KeyError:
             pass
-    raise ContentError(line, "schedule must be 'daily' or 'weekly: [mon, thu]'")
+    raise ContentError(line, "schedule must be 'daily', 'weekly: [mon, thu]' or 'shifts: TEAM-CODE'")
 
 
 @dataclass

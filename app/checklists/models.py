@@ -59,6 +59,7 @@ class ChecklistRun(db.Model):
     department: Mapped[Department | None] = relationship()
     positions: Mapped[str] = mapped_column(sa.String(500), default="")  # "|name|name|" who works a team run
     run_date: Mapped[date]  # the start date (onboarding), the day (recurring), the day started (ad hoc)
+    shift_type_id: Mapped[int | None]  # a run per shift: the roster's shift type (no foreign key: rosters sit beside)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -26,7 +26,8 @@ class RunError(UserError):
 
 def start(title: str, kind: str, items: list[dict], run_date: date, *, revision: ChecklistRevision | None = None,
           assignee: User | None = None, department: Department | None = None, positions: list[str] = (),
-          sop_revision_id: int | None = None, created_by: User | None = None, dedupe_key: str | None = None) -> ChecklistRun:
+          sop_revision_id: int | None = None, created_by: User | None = None, dedupe_key: str | None = None,
+          shift_type_id: int | None = None) -> ChecklistRun:
     """Create a run with its items copied in; with a dedupe_key, a second start returns the first run."""
     if dedupe_key:
         existing = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.dedupe_key == dedupe_key))
@@ -36,7 +37,8 @@ def start(title: str, kind: str, items: list[dict], run_date: date, *, revision:
                        template_id=revision.template_id if revision else None, sop_revision_id=sop_revision_id,
                        assignee=assignee, department=department, run_date=run_date,
                        positions="|" + "|".join(positions) + "|" if positions else "",
-                       created_by_id=created_by.id if created_by else None, dedupe_key=dedupe_key)
+                       created_by_id=created_by.id if created_by else None, dedupe_key=dedupe_key,
+                       shift_type_id=shift_type_id)
     run.items = [RunItem(position=n, section=i["section"], text=i["text"], sop_code=i.get("sop"),
                          evidence=i.get("evidence", ""), role=i.get("role", "assignee"),
                          due=nth_workday(run_date, i["day"]) if i.get("day") else (run_date if kind == "recurring" else None))
@@ -70,7 +72,7 @@ def start_onboarding(user: User, actor: User | None = None) -> list[ChecklistRun
 
 
 def due_on(schedule: dict, day: date) -> bool:
-    return schedule["every"] == "day" or day.weekday() in schedule.get("days", [])
+    return schedule["every"] in ("day", "shift") or day.weekday() in schedule.get("days", [])
 
 
 def schedule(day: date) -> list[ChecklistRun]:
@@ -81,6 +83,9 @@ def schedule(day: date) -> list[ChecklistRun]:
         meta = template.current.meta
         if not due_on(meta["schedule"], day):
             continue
+        if meta["schedule"]["every"] == "shift":
+            runs += schedule_shifts(template, meta, day)
+            continue
         for name in meta["departments"]:
             if name not in departments:  # renamed in org.yaml since the template was synced
                 current_app.logger.warning("checklist %s names unknown department %r; no run for it", template.code, name)
@@ -89,6 +94,20 @@ def schedule(day: date) -> list[ChecklistRun]:
                               department=departments[name], positions=meta["positions"],
                               dedupe_key=f"recurring:{template.code}:{departments[name].id}:{day.isoformat()}"))
     return runs
+
+
+def schedule_shifts(template: ChecklistTemplate, meta: dict, day: date) -> list[ChecklistRun]:
+    """One run per shift type of the named duty team that day, worked by whoever is rostered on it."""
+    from app.rosters.models import Team  # the duty team, from the roster (a feature beside this one)
+
+    team = db.session.scalar(sa.select(Team).where(Team.code == meta["schedule"]["team"], Team.retired_at.is_(None)))
+    if team is None:
+        current_app.logger.warning("checklist %s names unknown duty team %r; no run", template.code, meta["schedule"]["team"])
+        return []
+    return [start(f"{template.title} · {shift.name}", "recurring", template.current.items, day, revision=template.current,
+                  department=team.department, positions=meta["positions"], shift_type_id=shift.id,
+                  dedupe_key=f"recurring:{template.code}:shift:{shift.id}:{day.isoformat()}")
+            for shift in team.shift_types if shift.retired_at is None]
 
 
 def start_from_sop(user: User, sop, items: list[Item]) -> ChecklistRun:

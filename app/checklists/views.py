@@ -16,6 +16,7 @@ from app.checklists.runs import (RunError, completion, finish, manages, may_see,
 from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.panels import home_panel
+from app.rosters.models import RosterEntry
 from app.sops.content import ContentError
 from app.sops.library import get_sop
 from app.sops.models import Sop
@@ -39,15 +40,17 @@ def my_runs(open_only: bool = True) -> list[ChecklistRun]:
     mine = sa.or_(
         ChecklistRun.assignee_id == current_user.id,
         sa.and_(ChecklistRun.department_id == current_user.department_id, ChecklistRun.assignee_id.is_(None),
-                ChecklistRun.run_date == today),
+                ChecklistRun.shift_type_id.is_(None), ChecklistRun.run_date == today),
         ChecklistRun.id.in_(sa.select(RunItem.run_id).where(RunItem.assignee_id == current_user.id)),
+        sa.exists().where(RosterEntry.shift_type_id == ChecklistRun.shift_type_id, RosterEntry.day == ChecklistRun.run_date,
+                          RosterEntry.user_id == current_user.id),  # a per-shift run: whoever is rostered on it
     )
     stmt = sa.select(ChecklistRun).where(mine).options(sa.orm.selectinload(ChecklistRun.items)).order_by(
         ChecklistRun.run_date.desc(), ChecklistRun.id.desc())
     if open_only:
         stmt = stmt.where(ChecklistRun.finished_at.is_(None))
     runs = db.session.scalars(stmt).all()
-    return [r for r in runs if r.assignee_id is not None or team_member(current_user, r)
+    return [r for r in runs if r.assignee_id is not None or r.shift_type_id is not None or team_member(current_user, r)
             or any(i.assignee_id == current_user.id for i in r.items)]
 
 

@@ -60,6 +60,7 @@ def upgrade():
     sa.Column('department_id', sa.Integer(), nullable=True),
     sa.Column('positions', sa.String(length=500), nullable=False),
     sa.Column('run_date', sa.Date(), nullable=False),
+    sa.Column('shift_type_id', sa.Integer(), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),

@@ -411,3 +411,17 @@ def test_calendar_feeds_with_revocable_secret_addresses(client, auth):
     auth.post(f"/rosters/calendar/{token_id}/revoke", token_from="/rosters/calendar")
     assert anonymous.get(f"/calendar/{personal}.ics").status_code == 404
     assert anonymous.get("/calendar/guess.ics").status_code == 404
+
+
+def test_an_unconfirmed_handover_is_flagged_to_the_supervisor(client, auth):
+    t = team()
+    h = Handover(team_id=t.id, shift_type_id=shift(t, "E").id, day=date.today() - timedelta(days=2),
+                 author_id=user("fo.staff").id)
+    db.session.add(h)
+    db.session.commit()
+    auth.login("fo.manager")
+    home = client.get("/").get_data(as_text=True)
+    assert 'id="unconfirmed-handovers"' in home and "1 次交接从未被确认" in home
+    auth.logout()
+    auth.login("fo.night")  # not a supervisor
+    assert 'id="unconfirmed-handovers"' not in client.get("/").get_data(as_text=True)

@@ -15,7 +15,7 @@ from app.panels import home_panel
 from app.rosters import bp
 from app.rosters.duty import local, my_next_shift, on_duty
 from app.rosters.files import feed, import_month, month_bounds, month_rows, new_token, to_csv, to_xlsx
-from app.rosters.models import CalendarToken, RosterEntry, SwapRequest, Team
+from app.rosters.models import CalendarToken, Handover, RosterEntry, SwapRequest, Team
 from app.rosters.rules import check, generate
 from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, request_swap, set_cell, supervises)
 from app.rosters.shifts import local_today
@@ -162,8 +162,12 @@ def duty_panel() -> str:
     mine = my_next_shift(current_user.id)
     if not teams and mine is None:
         return ""
+    # Supervisors see the handovers nobody has confirmed (older than a day: the next shift has long started).
+    supervised = [t.id for t in teams if supervises(current_user, t)]
+    unconfirmed = db.session.scalar(sa.select(sa.func.count()).select_from(Handover).where(
+        Handover.team_id.in_(supervised), Handover.confirmed_at.is_(None), Handover.day < local_today())) if supervised else 0
     return render_template("rosters/_duty.html", duties=on_duty(teams=teams) if teams else [], local=local, panel=True,
-                           mine=mine)
+                           mine=mine, unconfirmed=unconfirmed)
 
 
 # Swaps -------------------------------------------------------------------------------------------------

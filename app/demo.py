@@ -94,10 +94,10 @@ def load_signatures() -> int:
 
 
 def load_rosters() -> list[str]:
-    """From today to the end of next month generated for each team, and yesterday's night-shift handover with two open items."""
+    """This month and next generated for each team, and yesterday's night-shift handover with two open items."""
     lines = []
-    first = date.today()  # the new hire starts today: earlier days would be short of people
-    last = (first.replace(day=1) + timedelta(days=62)).replace(day=1) - timedelta(days=1)
+    first = date.today().replace(day=1)
+    last = (first + timedelta(days=62)).replace(day=1) - timedelta(days=1)
     for team in db.session.scalars(sa.select(Team).order_by(Team.code)):
         if db.session.scalar(sa.select(RosterEntry.id).where(RosterEntry.team_id == team.id).limit(1)) is None:
             lines.append(f"roster {team.code}: {generate(team, first, last)} shifts from {first} to {last}")

@@ -64,7 +64,7 @@ def teams_file(app, tmp_path):
 @pytest.mark.parametrize("edit,reason", [
     (('{code: E, name: 晚班, start: "15:30", end: "23:30"', '{code: E, name: 晚班, start: "15:30", end: "15:30"'), "no length"),
     (('{code: E, name: 晚班, start: "15:30"', '{code: E, name: 晚班, start: "15:00"'), "overlaps shift D"),
-    (("members: [fo.staff, fo.night, newhire, fo.desk2]", "members: [fo.staff, nobody]"), "unknown member 'nobody'"),
+    (("members: [fo.staff, fo.night, newhire, fo.desk2, fo.manager]", "members: [fo.staff, nobody]"), "unknown member 'nobody'"),
     (('end: "23:30"', 'end: "25:00"'), "must be a time HH:MM"),
 ])
 def test_bad_teams_file_is_reported_with_line_and_changes_nothing(app, teams_file, edit, reason):
@@ -73,7 +73,7 @@ def test_bad_teams_file_is_reported_with_line_and_changes_nothing(app, teams_fil
     teams_file.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
     (line,) = sync_teams(teams_file)
     assert reason in line and re.search(r"teams\.yaml:\d+: ", line) and "teams not changed" in line
-    assert len(team().members) == 4 and shift(team(), "E").start == time(15, 30)
+    assert len(team().members) == 5 and shift(team(), "E").start == time(15, 30)
 
 
 def test_night_shift_crosses_midnight(app):

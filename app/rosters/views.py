@@ -1,9 +1,9 @@
-"""Roster grids (edited in place), the generator, on duty now, swaps, files and calendar feeds."""
+"""Roster grids (edited in place), the generator, on duty now and swaps."""
 from collections import defaultdict
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,13 +14,11 @@ from app.htmx import render, wants_fragment
 from app.panels import home_panel
 from app.rosters import bp
 from app.rosters.duty import local, my_next_shift, on_duty
-from app.rosters.files import feed, import_month, month_bounds, month_rows, new_token, to_csv, to_xlsx
-from app.rosters.models import CalendarToken, Handover, RosterEntry, SwapRequest, Team
+from app.rosters.files import month_bounds
+from app.rosters.models import Handover, RosterEntry, SwapRequest, Team
 from app.rosters.rules import check, generate
 from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, request_swap, set_cell, supervises)
 from app.rosters.shifts import local_today
-from app.sops.models import utcnow
-from app.web import download
 from app.workdays import public_holiday
 
 
@@ -221,86 +219,3 @@ def swap_answer(swap_id: int):
 def swap_decide(swap_id: int):
     """The supervisor approves or refuses a short-notice swap."""
     return swap_action(decide_swap, swap_id, request.form.get("approve") == "1")
-
-
-# Files and feeds ---------------------------------------------------------------------------------------
-
-
-@bp.get("/rosters/<code>/export")
-@allow("staff")
-def export(code: str):
-    """One month as CSV or XLSX (date, username, name, shift)."""
-    team = get_team(code)
-    day = parse_day((request.args.get("m") or "") + "-01" if request.args.get("m") else None, local_today())
-    fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
-    rows = month_rows(team, day)
-    return download(to_csv(rows) if fmt == "csv" else to_xlsx(rows), f"{team.code}-{day:%Y-%m}.{fmt}")
-
-
-@bp.post("/rosters/<code>/import")
-@allow("staff")
-def import_file(code: str):
-    """Replace a month from a CSV or XLSX file: all rows or none, with every bad row reported."""
-    team = get_team(code)
-    if not supervises(current_user, team):
-        abort(403)
-    day = parse_day((request.form.get("month") or "") + "-01", local_today())
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash(_("Choose a file to import."), "error")
-        return redirect(url_for("rosters.month", code=code, m=f"{day:%Y-%m}"), 303)
-    try:
-        n = import_month(current_user, team, day, upload.read(), upload.filename)
-    except RosterError as e:
-        db.session.rollback()
-        flash(e.message(), "error")
-    else:
-        db.session.commit()
-        flash(_("%(n)s shifts imported.", n=n), "success")
-    return redirect(url_for("rosters.month", code=code, m=f"{day:%Y-%m}"), 303)
-
-
-@bp.get("/rosters/calendar")
-@allow("staff")
-def calendar():
-    """My feed links: a personal one, and team ones for teams I supervise. Revoke any of them."""
-    tokens = db.session.scalars(sa.select(CalendarToken).where(CalendarToken.owner_id == current_user.id,
-                                                               CalendarToken.revoked_at.is_(None))).all()
-    teams = [t for t in db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None))) if
-             is_member(current_user, t) or supervises(current_user, t)]
-    return render_template("rosters/calendar.html", tokens=tokens, teams=teams, names={t.id: t.name for t in teams})
-
-
-@bp.post("/rosters/calendar")
-@allow("staff")
-def calendar_new():
-    """A new secret feed address (personal, or for a team I belong to)."""
-    team = db.session.scalar(sa.select(Team).where(Team.code == request.form.get("team", ""))) if request.form.get("team") else None
-    if team is not None and not (is_member(current_user, team) or supervises(current_user, team)):
-        abort(403)
-    new_token(current_user, team)
-    db.session.commit()
-    return redirect(url_for("rosters.calendar"), 303)
-
-
-@bp.post("/rosters/calendar/<int:token_id>/revoke")
-@allow("staff")
-def calendar_revoke(token_id: int):
-    """The feed at that address stops working."""
-    token = db.session.get(CalendarToken, token_id)
-    if token is None or token.owner_id != current_user.id:
-        abort(404)
-    token.revoked_at = utcnow()
-    audit.record("calendar.revoke", f"token:{token.id}", {})
-    db.session.commit()
-    return redirect(url_for("rosters.calendar"), 303)
-
-
-@bp.get("/calendar/<token>.ics")
-@allow("public")
-def ical(token: str):
-    """The iCalendar feed; the secret in the address is the only credential."""
-    found = db.session.scalar(sa.select(CalendarToken).where(CalendarToken.token == token, CalendarToken.revoked_at.is_(None)))
-    if found is None:
-        abort(404)
-    return Response(feed(found, local_today()), mimetype="text/calendar")

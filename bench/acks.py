@@ -2,7 +2,7 @@
 
     cd /work/main && PYTHONPATH=. .venv/bin/python bench/acks.py [--db sqlite|postgres|both]
         [--users 5000] [--sops 500] [--signatures 2500000] [--dept-requests 30] [--reading-requests 100]
-        [--export-runs 3] [--sign-users 100] [--workers 4] [--explain]
+        [--overview-requests 2] [--export-runs 3] [--sign-users 100] [--workers 4] [--explain]
 
 For each database (default: SQLite, then PostgreSQL) the benchmark works in a temporary instance folder
 (never instance/): it runs `flask db upgrade` on a fresh database (SQLite file in the temporary folder, or a
@@ -22,6 +22,7 @@ Then gunicorn (gunicorn.conf.py, --workers sync workers, rate limits off) serves
 measures, one request at a time (latency, not throughput):
   - GET /acks/departments/<code> as the admin, cycling through all departments (target p95 <= 300 ms),
     and a few as the FO manager on their own department;
+  - GET /acks/ (compliance of every department) as the admin, --overview-requests times (no target);
   - GET /reading as five staff users with ~100 duties each (target p95 <= 50 ms);
   - POST /acks/sops/<code>/export, format=xlsx and format=csv, of the SOP with the most signatures
     (wall time of the whole download; target <= 2 s);
@@ -353,7 +354,8 @@ class Plan:
                 done_p = 0.0 if bench else 0.35 if fresh else 0.93
                 sop_specs.append((sop_id, sorted(members), rev_ids, group, done_p, effs, ack_days))
                 if bench:
-                    self.bench = {"sop_id": sop_id, "code": code, "revision_id": rev_ids[-1], "members": sorted(members)}
+                    self.bench = {"sop_id": sop_id, "code": code, "revision_id": rev_ids[-1],
+                                  "members": sorted(members)}
 
         # Duties per person (every SOP's current revision requires acknowledgement; inactive people owe nothing).
         self.duty_count = Counter()
@@ -609,7 +611,10 @@ def timed_gets(browsers_paths: list[tuple[Browser, str]], n: int, warmup: int) -
     times, errors = [], Counter()
     for i in range(warmup + n):
         browser, path = browsers_paths[i % len(browsers_paths)]
-        status, _body, elapsed, _r = browser.request("GET", path)
+        try:
+            status, _body, elapsed, _r = browser.request("GET", path)
+        except (OSError, http.client.HTTPException) as e:  # e.g. gunicorn killed the worker (timeout)
+            status, elapsed = type(e).__name__, 0.0
         if i < warmup:
             continue
         if status != 200:
@@ -756,6 +761,7 @@ def profile_child(spec: dict) -> None:
     from app import create_app
     from app.acks import exports
     from app.acks.duties import DONE, OUTSTANDING, OVERDUE, by_state, duties, last_signatures
+    from app.acks.models import Acknowledgement
     from app.acks.reports import department_report, signatures
     from app.auth.models import User
     from app.extensions import db
@@ -829,7 +835,8 @@ def profile_child(spec: dict) -> None:
 
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute",
-                        lambda conn, cursor, statement, parameters, context, many: captured.append((statement, parameters)))
+                        lambda _conn, _cursor, statement, parameters, _context, _many:
+                        captured.append((statement, parameters)))
         admin = db.session.scalar(sa.select(User).where(User.username == spec["admin"]))
         reader = db.session.scalar(sa.select(User).where(User.username == spec["reader"]))
         dept = db.session.scalar(sa.select(Department).where(Department.code == spec["dept"]))
@@ -876,6 +883,15 @@ def profile_child(spec: dict) -> None:
             t_pw, _ = med(lambda: check_password_hash(admin.password_hash, PASSWORD))
             print(f"sign/login: check_password {t_pw:,.0f} ms per call ({admin.password_hash.split('$')[0]})")
         names = admin.username, reader.username, dept.code, sop.code
+        # Someone who must sign the SOP published today and has not (the storm signed for the first ones).
+        bench_sop = db.session.scalar(sa.select(Sop).where(Sop.code == BENCH_SOP))
+        signer = None
+        if bench_sop is not None:
+            signed = sa.select(Acknowledgement.user_id).where(
+                Acknowledgement.revision_id == bench_sop.current_revision_id)
+            signer = next((d.user_id for d in duties(User.role == "staff", sop_id=bench_sop.id)
+                           if d.signed_at is None and d.user_id not in set(db.session.scalars(signed))), None)
+            signer = signer and (db.session.get(User, signer).username, bench_sop.current_revision_id)
 
     # Whole routes through the test client (no HTTP, no gunicorn), with the number of SQL statements each runs.
     # Outside the app context above, so each request gets its own context, session and current_user.
@@ -905,8 +921,22 @@ def profile_child(spec: dict) -> None:
             return resp.status_code, len(captured), Counter(shape(st) for st, _p in captured)
         ms, (status, n_sql, shapes) = med(call, runs=2)
         top, top_n = shapes.most_common(1)[0] if shapes else ("", 0)
+        begins = shapes.get("BEGIN IMMEDIATE", 0)  # SQLite: each one takes the database's write lock
         parts.append(f"{label}: {ms:,.0f} ms, {n_sql:,} SQL statements (status {status}; most repeated, "
-                     f"{top_n:,}x: {top})")
+                     f"{top_n:,}x: {top})" + (f"; write-lock transactions (BEGIN IMMEDIATE): {begins}"
+                                              if begins else ""))
+    if signer:  # one signature, as the sign panel's htmx POST sends it (a second call would find it signed)
+        client = client_for(signer[0])
+        captured.clear()
+        t0 = time.perf_counter()
+        resp = client.post(f"/sops/{BENCH_SOP}/ack", data={"revision_id": signer[1], "password": PASSWORD},
+                           headers={"HX-Request": "true"})
+        ms = (time.perf_counter() - t0) * 1e3
+        shapes = Counter(shape(st) for st, _p in captured)
+        begins = shapes.get("BEGIN IMMEDIATE", 0)
+        parts.append(f"sign POST /sops/{BENCH_SOP}/ack (htmx) as {signer[0]}: {ms:,.0f} ms, {len(captured)} SQL "
+                     f"statements (status {resp.status_code})" + (
+                         f"; write-lock transactions (BEGIN IMMEDIATE): {begins}" if begins else ""))
     print("routes via the test client:")
     for part in parts:
         print(f"    {part}")
@@ -977,7 +1007,9 @@ def run_database(kind: str, plan: Plan, args) -> dict:
             log = tmp / "gunicorn.log"
             server = start_gunicorn(port, args.workers, env, log)
             wait_ready(server, port, log)
-            say(f"[{kind}] gunicorn: {args.workers} sync workers on {HOST}:{port}, rate limits off")
+            result["load_before"] = os.getloadavg()[0]
+            say(f"[{kind}] gunicorn: {args.workers} sync workers on {HOST}:{port}, rate limits off; "
+                f"1-min load average before measuring {result['load_before']:.2f}")
 
             # Department report.
             admin = Browser(port).login("admin")
@@ -996,6 +1028,13 @@ def run_database(kind: str, plan: Plan, args) -> dict:
             d = result["dept_mgr"]
             say(f"[{kind}] GET /acks/departments/FO as fo.manager: p50 {d['p50']:,.0f} ms, p95 {d['p95']:,.0f} ms "
                 f"over {d['n']} requests{'; errors ' + str(d['errors']) if d['errors'] else ''}")
+
+            # The overview of all departments (every duty of every person): a few requests only.
+            if args.overview_requests:
+                result["overview"] = timed_gets([(admin, "/acks/")], args.overview_requests, warmup=0)
+                d = result["overview"]
+                say(f"[{kind}] GET /acks/ (all departments) as admin: p50 {d['p50']:,.0f} ms, max {d['max']:,.0f} ms "
+                    f"over {d['n']} requests{'; errors ' + str(d['errors']) if d['errors'] else ''}")
 
             # My required reading.
             readers = plan.readers(5)
@@ -1031,7 +1070,9 @@ def run_database(kind: str, plan: Plan, args) -> dict:
                 f"{s['locked']}; tracebacks {s['tracebacks']}; worker timeouts {s['timeouts']}; audit verify: "
                 f"{s['verify']}")
             if s["login_retries"]:
-                say(f"[{kind}]   note: {s['login_retries']} login(s) while preparing the sessions failed and were retried")
+                say(f"[{kind}]   note: {s['login_retries']} login(s) while preparing the sessions failed "
+                    "and were retried")
+            result["load_after"] = os.getloadavg()[0]
             stop_gunicorn(server)
             server = None
             errors = error_summary(log.read_text(errors="replace"))
@@ -1068,12 +1109,15 @@ def summary(results: list[dict]) -> None:
     def row(label, fn, target=""):
         say(f"  {label:<44}" + "".join(f"{fn(r):>16}" for r in results) + f"   {target}")
 
+    row("1-min load average before / after HTTP", lambda r: f"{r['load_before']:.1f} / {r['load_after']:.1f}")
     row("seed time", lambda r: f"{r['seed_s']:.1f} s")
     row("signatures", lambda r: f"{r['counts']['signatures']:,}")
     row("department report p50 / p95 (ms)", lambda r: f"{r['dept']['p50']:,.0f} / {r['dept']['p95']:,.0f}",
         f"p95 <= {TARGETS['dept_p95']:.0f} ms")
     row("  as the department's manager p50 / p95", lambda r: f"{r['dept_mgr']['p50']:,.0f} / "
         f"{r['dept_mgr']['p95']:,.0f}")
+    if all("overview" in r for r in results):
+        row("GET /acks/ all departments p50 (ms)", lambda r: f"{r['overview']['p50']:,.0f}")
     row("my required reading p50 / p95 (ms)", lambda r: f"{r['reading']['p50']:,.1f} / {r['reading']['p95']:,.1f}",
         f"p95 <= {TARGETS['reading_p95']:.0f} ms")
     row("export xlsx (median s)", lambda r: f"{r['export_xlsx']['median']:.2f}", f"<= {TARGETS['export_s']:.0f} s")
@@ -1094,6 +1138,8 @@ def main() -> None:
     ap.add_argument("--sops", type=int, default=500)
     ap.add_argument("--signatures", type=int, default=2_500_000, help="approximate number of signatures")
     ap.add_argument("--dept-requests", type=int, default=30, help="department report requests as admin")
+    ap.add_argument("--overview-requests", type=int, default=2,
+                    help="GET /acks/ (all departments) requests as admin; 0 skips them")
     ap.add_argument("--reading-requests", type=int, default=100)
     ap.add_argument("--export-runs", type=int, default=3, help="downloads per export format")
     ap.add_argument("--sign-users", type=int, default=100, help="users in the sign storm (2 requests each)")
@@ -1105,7 +1151,8 @@ def main() -> None:
         sys.exit("--users must be at least 50 and --sops at least 10")
 
     started = time.perf_counter()
-    say(f"cores: {os.cpu_count()}; python {sys.version.split()[0]}; load generator and server share the cores")
+    say(f"cores: {os.cpu_count()}; python {sys.version.split()[0]}; load generator and server share the cores; "
+        f"1-min load average {os.getloadavg()[0]:.2f} (anything above ~0.2 means other processes compete)")
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     if "postgres" in kinds:
         reason = postgres_available()

@@ -412,6 +412,22 @@ def test_department_report_counts_per_sop(client, auth):
     assert nums[:2] == [3, 1]  # 前台接待 fo.staff, fo.desk2 and newhire must sign; fo.staff has
 
 
+@pytest.mark.parametrize("days_ahead", [0, 3, 20, 45, 400])
+def test_counts_by_the_database_agree_with_every_duty(app, days_ahead):
+    """The reports count in SQL, grouping old start dates together; each count must equal the duties' own."""
+    from collections import Counter
+
+    from app.acks.duties import counts
+    day = date.today() + timedelta(days=days_ahead)
+    people = {u.id: u.department_id for u in db.session.scalars(sa.select(User))}
+    expected = Counter((people[d.user_id], d.sop_id, d.state) for d in duties(today=day))
+    got = Counter()
+    for dept, sop_key, state, n in counts(today=day):
+        got[(dept, sop_key.sop_id, state)] += n
+    assert +got == expected and sum(expected.values()) > 50
+    assert len({state for _d, _s, state in expected}) >= 2
+
+
 @THREE_WAYS
 def test_sop_report_drills_down_by_state(client, auth, headers, fragment):
     auth.login("fo.manager")

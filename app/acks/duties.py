@@ -36,13 +36,23 @@ class Duty:
 
     @property
     def state(self) -> str:
-        if self.signed_at is not None:
-            return DONE
-        return OVERDUE if self.due < self.today else OUTSTANDING
+        return state(self.signed_at is not None, self.due, self.today)
 
     @property
     def days_left(self) -> int:
         return (self.due - self.today).days
+
+
+def state(signed: bool, due: date, today: date) -> str:
+    if signed:
+        return DONE
+    return OVERDUE if due < today else OUTSTANDING
+
+
+def due_date(effective: date, start: date | None, since: date | None, days: int) -> date:
+    """The basis revision's effective date, the start date or the day the current duties began, whichever is
+    latest, plus the SOP's days to acknowledge."""
+    return max(d for d in (effective, start, since) if d is not None) + timedelta(days=days)
 
 
 def required_pairs(users: sa.CTE, sop_id: int | None = None):
@@ -57,28 +67,71 @@ def required_pairs(users: sa.CTE, sop_id: int | None = None):
     return sa.union(by_dept, by_position, by_user).subquery("required")
 
 
-def duties(*user_filters, sop_id: int | None = None, today: date | None = None) -> list[Duty]:
-    """Every duty of the active users matching user_filters (e.g. User.department_id == 3), optionally one SOP."""
-    today = today or date.today()
+def _duty_query(user_filters, sop_id: int | None):
+    """The pieces every duty query shares: the people, their required (person, SOP) pairs, the SOP's current
+    revision and its basis, joined and limited to live SOPs that require acknowledgement."""
     users = sa.select(User.id, User.department_id, User.start_date, User.duties_since).where(
         User.active, *user_filters).cte("people")
     req = required_pairs(users, sop_id)
     cur, basis = aliased(SopRevision), aliased(SopRevision)
-    signed = (sa.select(sa.func.max(Acknowledgement.signed_at))
-              .where(Acknowledgement.user_id == req.c.user_id, Acknowledgement.basis_id == cur.basis_id)
-              .scalar_subquery())
-    rows = db.session.execute(
-        sa.select(req.c.user_id, Sop.id, Sop.code, cur.title, cur.id, cur.number, cur.version, cur.basis_id,
-                  basis.effective, cur.ack_within_days, users.c.start_date, users.c.duties_since, signed)
-        .select_from(req).join(Sop, Sop.id == req.c.sop_id).join(cur, cur.id == Sop.current_revision_id)
-        .join(basis, basis.id == cur.basis_id).join(users, users.c.id == req.c.user_id)
-        .where(Sop.retired_at.is_(None), cur.requires_ack)
-    )
+    signed = sa.select(Acknowledgement.signed_at).where(
+        Acknowledgement.user_id == req.c.user_id, Acknowledgement.basis_id == cur.basis_id)
+
+    def select(*columns):
+        return (sa.select(*columns).select_from(req).join(Sop, Sop.id == req.c.sop_id)
+                .join(cur, cur.id == Sop.current_revision_id).join(basis, basis.id == cur.basis_id)
+                .join(users, users.c.id == req.c.user_id).where(Sop.retired_at.is_(None), cur.requires_ack))
+    return select, users, req, cur, basis, signed
+
+
+def duties(*user_filters, sop_id: int | None = None, today: date | None = None) -> list[Duty]:
+    """Every duty of the active users matching user_filters (e.g. User.department_id == 3), optionally one SOP."""
+    today = today or date.today()
+    select, users, req, cur, basis, signed = _duty_query(user_filters, sop_id)
+    latest = signed.with_only_columns(sa.func.max(Acknowledgement.signed_at)).scalar_subquery()
+    rows = db.session.execute(select(
+        req.c.user_id, Sop.id, Sop.code, cur.title, cur.id, cur.number, cur.version, cur.basis_id,
+        basis.effective, cur.ack_within_days, users.c.start_date, users.c.duties_since, latest))
+    return [Duty(user_id, sop, code, title, rev, number, version, basis_id, due_date(effective, start, since, days),
+                 signed_at, today)
+            for user_id, sop, code, title, rev, number, version, basis_id, effective, days, start, since, signed_at
+            in rows]
+
+
+@dataclass(frozen=True)
+class SopKey:
+    """An SOP's current revision as a report row names it."""
+    sop_id: int
+    code: str
+    title: str
+    version: str
+    number: int
+
+
+def counts(*user_filters, today: date | None = None) -> list[tuple[int | None, SopKey, str, int]]:
+    """(department id, SOP, state, how many duties) for the active users matching user_filters, counted by the
+    database: the reports' numbers without building one Duty per person and SOP.
+
+    Start dates and duty changes older than the longest acknowledgement window cannot move a due date past
+    today, so they are grouped together and the groups stay few.
+    """
+    today = today or date.today()
+    longest = db.session.scalar(sa.select(sa.func.max(SopRevision.ack_within_days))) or 0
+    horizon = today - timedelta(days=longest + 1)
+    select, users, req, cur, basis, signed = _duty_query(user_filters, None)
+
+    def recent(column):
+        return sa.case((column >= horizon, column))
+    # Grouped by primary keys, on which the other columns depend (PostgreSQL accepts that; sorting by them is slower).
+    group = (users.c.department_id, Sop.id, cur.id, basis.id, recent(users.c.start_date), recent(users.c.duties_since))
+    columns = (users.c.department_id, Sop.id, Sop.code, cur.title, cur.version, cur.number, basis.effective,
+               cur.ack_within_days, recent(users.c.start_date), recent(users.c.duties_since))
+    n_signed = sa.func.sum(sa.case((signed.exists(), 1), else_=0))
     out = []
-    for user_id, sop, code, title, rev, number, version, basis_id, effective, days, start, since, signed_at in rows:
-        begin = max(d for d in (effective, start, since) if d is not None)
-        out.append(Duty(user_id, sop, code, title, rev, number, version, basis_id, begin + timedelta(days=days),
-                        signed_at, today))
+    for dept, sop, code, title, version, number, effective, days, start, since, n, done in db.session.execute(
+            select(*columns, sa.func.count(), n_signed).group_by(*group)):
+        key = SopKey(sop, code, title, version, number)
+        out += [(dept, key, DONE, done), (dept, key, state(False, due_date(effective, start, since, days), today), n - done)]
     return out
 
 

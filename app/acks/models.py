@@ -62,5 +62,6 @@ class Acknowledgement(db.Model):
 
     __table_args__ = (
         sa.UniqueConstraint("user_id", "revision_id"),  # a double click or two tabs never make two
-        sa.Index("ix_acknowledgement_user_basis", "user_id", "basis_id"),
+        # Covers the "has this person signed this basis, and when" lookup of every duty.
+        sa.Index("ix_acknowledgement_user_basis", "user_id", "basis_id", "signed_at"),
     )

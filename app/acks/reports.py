@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
 
-from app.acks.duties import DONE, OUTSTANDING, OVERDUE, Duty, duties
+from app.acks.duties import DONE, OUTSTANDING, OVERDUE, Duty, counts, duties
 from app.acks.models import Acknowledgement
 from app.auth.models import User
 from app.extensions import db
@@ -59,6 +59,9 @@ class Tally:
     def add(self, duty: Duty) -> None:
         self.counts[duty.state] += 1
 
+    def add_count(self, state: str, n: int) -> None:
+        self.counts[state] += n
+
     @property
     def required(self) -> int:
         return sum(self.counts.values())
@@ -73,11 +76,9 @@ class Tally:
 
 def department_overview(departments: list[Department]) -> list[tuple[Department, Tally]]:
     """Compliance % per department, over the duties of the people in it."""
-    ids = [d.id for d in departments]
-    dept_of = dict(db.session.execute(sa.select(User.id, User.department_id).where(User.department_id.in_(ids))).all())
     tallies = defaultdict(Tally)
-    for duty in duties(User.department_id.in_(ids)):
-        tallies[dept_of[duty.user_id]].add(duty)
+    for dept_id, _sop, state, n in counts(User.department_id.in_([d.id for d in departments])):
+        tallies[dept_id].add_count(state, n)
     return [(d, tallies[d.id]) for d in departments]
 
 
@@ -93,10 +94,10 @@ class SopRow:
 def department_report(dept: Department) -> tuple[Tally, list[SopRow]]:
     """For one department: the overall tally and one row per SOP its people must sign."""
     total, rows = Tally(), {}
-    for duty in duties(User.department_id == dept.id):
-        total.add(duty)
-        row = rows.setdefault(duty.sop_id, SopRow(duty.code, duty.title, duty.version, duty.number, Tally()))
-        row.tally.add(duty)
+    for _dept, sop, state, n in counts(User.department_id == dept.id):
+        total.add_count(state, n)
+        row = rows.setdefault(sop.sop_id, SopRow(sop.code, sop.title, sop.version, sop.number, Tally()))
+        row.tally.add_count(state, n)
     ordered = sorted(rows.values(), key=lambda r: (r.tally.percent if r.tally.percent is not None else 101, r.code))
     return total, ordered
 

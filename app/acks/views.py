@@ -143,9 +143,10 @@ def export(code: str):
     if fmt not in ("csv", "xlsx"):
         fmt = "xlsx"
     acks = signatures(sop)
+    # Written before the commit, which would expire every loaded signature and reload each one by one.
+    body = to_csv(sop, acks) if fmt == "csv" else to_xlsx(sop, acks)
     audit.record("acks.export", f"sop:{sop.code}", {"format": fmt, "rows": len(acks)})
     db.session.commit()
-    body = to_csv(sop, acks) if fmt == "csv" else to_xlsx(sop, acks)
     return download(body, f"{sop.code}-signatures-{date.today()}.{fmt}")
 
 

@@ -24,7 +24,7 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")  # shown on the duty panel
     password_hash: Mapped[str] = mapped_column(sa.String(256))
-    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"), index=True)
     department: Mapped[Department | None] = relationship()
     positions: Mapped[list[Position]] = relationship(secondary=user_position, order_by=Position.id)
     role: Mapped[str] = mapped_column(sa.String(16), default="staff")

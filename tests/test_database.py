@@ -17,7 +17,7 @@ def test_migrations_match_the_models(empty_app):
 
 
 def test_database_settings(empty_app):
-    """SQLite: WAL with a busy timeout and foreign keys. PostgreSQL: the psycopg 3 driver."""
+    """SQLite: WAL with a busy timeout and foreign keys. PostgreSQL: the psycopg 3 driver, JIT off."""
     with db.engine.connect() as conn:
         if db.engine.dialect.name == "sqlite":
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -25,6 +25,15 @@ def test_database_settings(empty_app):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         else:
             assert db.engine.dialect.driver == "psycopg"
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+
+
+def test_postgresql_connections_turn_jit_off(tmp_path, monkeypatch):
+    """Checked without a server too: the option every PostgreSQL connection is opened with."""
+    from app import create_app
+    monkeypatch.setenv("SOP_INSTANCE_DIR", str(tmp_path))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:1/none"})
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"options": "-c jit=off"}
 
 
 def test_audit_chain_links_and_verifies(empty_app):

@@ -120,18 +120,20 @@ def counts(*user_filters, today: date | None = None) -> list[tuple[int | None, S
     horizon = today - timedelta(days=longest + 1)
     select, users, req, cur, basis, signed = _duty_query(user_filters, None)
 
-    def recent(column):
-        return sa.case((column >= horizon, column))
+    # Start dates and duty changes before the horizon count as "long ago" (NULL). The same expression objects
+    # go in SELECT and GROUP BY, so PostgreSQL sees one expression with one parameter.
+    recent_start, recent_since = (sa.case((c >= horizon, c)) for c in (users.c.start_date, users.c.duties_since))
     # Grouped by primary keys, on which the other columns depend (PostgreSQL accepts that; sorting by them is slower).
-    group = (users.c.department_id, Sop.id, cur.id, basis.id, recent(users.c.start_date), recent(users.c.duties_since))
+    group = (users.c.department_id, Sop.id, cur.id, basis.id, recent_start, recent_since)
     columns = (users.c.department_id, Sop.id, Sop.code, cur.title, cur.version, cur.number, basis.effective,
-               cur.ack_within_days, recent(users.c.start_date), recent(users.c.duties_since))
+               cur.ack_within_days, recent_start, recent_since)
     n_signed = sa.func.sum(sa.case((signed.exists(), 1), else_=0))
     out = []
     for dept, sop, code, title, version, number, effective, days, start, since, n, done in db.session.execute(
             select(*columns, sa.func.count(), n_signed).group_by(*group)):
         key = SopKey(sop, code, title, version, number)
-        out += [(dept, key, DONE, done), (dept, key, state(False, due_date(effective, start, since, days), today), n - done)]
+        due = due_date(effective, start, since, days)
+        out += [(dept, key, DONE, done), (dept, key, state(False, due, today), n - done)]
     return out
 
 

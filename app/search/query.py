@@ -1,5 +1,6 @@
 """Turning what staff type into results: terms, synonyms, all-terms-first ranking, snippets, suggestions."""
 import difflib
+from bisect import bisect_left
 import html
 import logging
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from flask import current_app
 from markupsafe import Markup
 from whoosh import query as Q
 from whoosh import sorting
+from whoosh.matching import mcore
 
 from app.search.analysis import bigrams, fold, words
 from app.search.index import open_index, prepare
@@ -89,11 +91,64 @@ def terms_of(text: str) -> list[str]:
     return out
 
 
-class Any(Q.Or):
-    """Or that preloads matching documents into arrays: much faster in pure Python than Whoosh's default
-    binary tree of union matchers when a query has many alternatives (fields × synonyms × terms)."""
+class SparseUnionMatcher(mcore.Matcher):
+    """The union of sub-matchers, read once into sorted lists of documents and summed scores.
 
-    matcher_type = Q.Or.ARRAY_MATCHER
+    Whoosh's ArrayUnionMatcher sums the same scores into 2,048-slot arrays that it allocates, clears and
+    scans slot by slot in Python across the whole index. Our posting lists are short (whole-SOP documents
+    among ten times as many sections), so that scanning cost more than scoring the matches."""
+
+    def __init__(self, submatchers: list, boost: float = 1.0, scored: bool = True):
+        totals: dict[int, float] = {}
+        for m in submatchers:
+            while m.is_active():
+                doc = m.id()
+                totals[doc] = totals.get(doc, 0.0) + (m.score() * boost if scored else 1.0)
+                m.next()
+        self._ids = sorted(doc for doc, score in totals.items() if score > 0)  # as ArrayUnionMatcher: score > 0
+        self._scores = [totals[doc] for doc in self._ids]
+        self._i = 0
+
+    def copy(self):
+        twin = SparseUnionMatcher([])
+        twin._ids, twin._scores, twin._i = self._ids, self._scores, self._i
+        return twin
+
+    def is_active(self) -> bool:
+        return self._i < len(self._ids)
+
+    def id(self) -> int:
+        return self._ids[self._i]
+
+    def score(self) -> float:
+        return self._scores[self._i]
+
+    def next(self) -> None:
+        self._i += 1
+
+    def skip_to(self, id: int) -> None:  # noqa: A002 - Whoosh's name
+        self._i = bisect_left(self._ids, id, self._i)
+
+    def all_ids(self):
+        return iter(self._ids[self._i:])
+
+    def supports(self, astype) -> bool:
+        return False  # no posting values, only scores (as ArrayUnionMatcher)
+
+    def supports_block_quality(self) -> bool:
+        return False
+
+    def max_quality(self) -> float:
+        return max(self._scores[self._i:], default=0.0)
+
+
+class Any(Q.Or):
+    """Or over many alternatives (fields × synonyms × terms), every match read once into SparseUnionMatcher:
+    much faster in pure Python than Whoosh's binary tree of union matchers or its array matcher."""
+
+    def _matcher(self, subs, searcher, context):
+        scored = context.weighting is not None if context else True
+        return SparseUnionMatcher([sub.matcher(searcher, context) for sub in subs], self.boost, scored)
 
 
 SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher

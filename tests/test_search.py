@@ -106,6 +106,25 @@ def test_zero_results_suggest_close_words_and_titles(indexed):
         assert "夜审操作规程" in r.suggestions
 
 
+@pytest.mark.parametrize("word", ["夜审", "交接", "会员", "pms"])
+def test_sparse_union_finds_and_scores_what_whoosh_or_does(indexed, word):
+    """Our Or matcher must match the same documents with the same scores as Whoosh's, and skip correctly."""
+    from whoosh import query as Q
+
+    from app.search.query import Any, searcher, term_query
+    with indexed.app_context():
+        s = searcher()
+        ours = term_query(word, s, "sop_")
+        theirs = Q.Or(ours.subqueries)
+        got = {h.docnum: round(h.score, 6) for h in s.search(ours, limit=None)}
+        expected = {h.docnum: round(h.score, 6) for h in s.search(theirs, limit=None)}
+        assert got == expected and len(got) >= 2
+        m = Any(ours.subqueries).matcher(s)
+        later = sorted(got)[len(got) // 2]
+        m.skip_to(later)
+        assert m.id() == later and list(m.all_ids()) == sorted(got)[len(got) // 2:]
+
+
 # --- freshness and repair -------------------------------------------------------------------------
 
 @pytest.fixture

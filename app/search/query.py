@@ -107,15 +107,15 @@ class SparseUnionMatcher(mcore.Matcher):
                 m.next()
         self._ids = sorted(doc for doc, score in totals.items() if score > 0)  # as ArrayUnionMatcher: score > 0
         self._scores = [totals[doc] for doc in self._ids]
-        self._i = 0
+        self._n, self._i, self._max = len(self._ids), 0, max(self._scores, default=0.0)
 
     def copy(self):
         twin = SparseUnionMatcher([])
-        twin._ids, twin._scores, twin._i = self._ids, self._scores, self._i
+        twin._ids, twin._scores, twin._n, twin._i, twin._max = self._ids, self._scores, self._n, self._i, self._max
         return twin
 
     def is_active(self) -> bool:
-        return self._i < len(self._ids)
+        return self._i < self._n
 
     def id(self) -> int:
         return self._ids[self._i]
@@ -139,7 +139,7 @@ class SparseUnionMatcher(mcore.Matcher):
         return False
 
     def max_quality(self) -> float:
-        return max(self._scores[self._i:], default=0.0)
+        return self._max  # an upper bound for what is left, as Whoosh asks; asked often, so not recomputed
 
 
 class Any(Q.Or):

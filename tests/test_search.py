@@ -178,6 +178,21 @@ def test_corrupt_index_is_rebuilt_and_search_never_answers_500(client, auth, ind
     assert "rebuilding" in caplog.text
 
 
+def test_an_index_from_an_older_schema_is_rebuilt(app, caplog):
+    """An index built before a field was added (here: without `folded`) is rebuilt on open, with a log line."""
+    from whoosh import index as whoosh_index
+    from whoosh.fields import Schema
+    with app.app_context():
+        old = Schema(**{name: field for name, field in search_index.schema().items() if name != "folded"})
+        folder = search_index.index_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        whoosh_index.create_in(str(folder), old)
+        with caplog.at_level(logging.WARNING):
+            ix = search_index.open_index()
+        assert "folded" in ix.schema.names() and "older version" in caplog.text
+        assert search("夜审").hits[0].code == "FO-NA-001"
+
+
 def test_a_second_writer_waits_instead_of_failing(app, content):
     """While this process holds the index's write lock, `flask sops sync` in another process waits for it."""
     ix = search_index.open_index()

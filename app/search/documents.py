@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from pymdownx.slugs import slugify
 
+from app.search.analysis import fold
 from app.sops.models import Sop, SopRevision
 
 HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*#*\s*$")
@@ -89,6 +90,6 @@ def documents(sop: Sop) -> list[dict]:
         if p.anchor:
             text = f"{p.text} {labels} {p.flow}"
             docs.append({**common, "doc_id": f"{sop.code}#{p.anchor}", "kind": "section", "anchor": p.anchor,
-                         "section": p.heading, "body": p.text, "text": text,
+                         "section": p.heading, "body": p.text, "folded": fold(p.text), "text": text,
                          "gram": f"{rev.title} {p.heading} {text}", "title_gram": f"{rev.title} {p.heading}"})
     return docs

@@ -47,6 +47,7 @@ def schema() -> Schema:
         title=TEXT(analyzer=words_analyzer(), field_boost=4.0, stored=True, phrase=False),
         section=TEXT(analyzer=words_analyzer(), field_boost=2.0, stored=True, phrase=False),  # the heading
         body=STORED(),  # plain text of the section (or whole SOP), for snippets
+        folded=STORED(),  # fold(body) of a section: results match terms and mark snippets without folding again
         # Words of the body, mermaid node/edge labels, attachment names, id, department, positions, tags.
         text=TEXT(analyzer=words_analyzer(), phrase=False),
         department=ID(stored=True),  # filter
@@ -128,6 +129,8 @@ def open_index():
                 raise index.EmptyIndexError("no index")
             ix = index.open_dir(str(path))
             ix.doc_count()  # touches the table of contents: a corrupt index fails here
+            if set(ix.schema.names()) != set(schema().names()):
+                raise index.IndexError("built by an older version, with other fields")
             return ix
         except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild
             reason = str(e)

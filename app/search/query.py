@@ -251,12 +251,15 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     occurs; words typed side by side in the heading earn a bonus. Ties go to the earlier section."""
     expansions = [[(t, 1.0 if t == term else SYNONYM_WEIGHT) for t in synonyms().expand(term)] for term in terms]
     phrases = adjacent_phrases(text)
+    whole = set(searcher.document_numbers(kind="sop"))
     best: dict[str, tuple[float, dict]] = {}
     for code in codes:
-        for fields in searcher.documents(code=code):  # one short posting list; kind=section would read 10,000
-            if fields["kind"] != "section":
+        # One short posting list per SOP; asking for kind=section as well would intersect with every section.
+        for docnum in searcher.document_numbers(code=code):
+            if docnum in whole:
                 continue
-            heading, body = fold(fields.get("section", "")), fold(fields.get("body", ""))
+            fields = searcher.stored_fields(docnum)
+            heading, body = fold(fields.get("section", "")), folded_body(fields)
             score = sum(max(w * (HEADING_WEIGHT * (t in heading) + (t in body)) for t, w in options)
                         for options in expansions)
             score += HEADING_WEIGHT * sum(1 for phrase in phrases if phrase in heading)
@@ -265,10 +268,16 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     return {code: fields for code, (_score, fields) in best.items()}
 
 
-def snippet(text: str, terms: list[str], width: int = 90) -> Markup:
-    """A window of the original text (in its own script) around the first match, matches in <mark>."""
+def folded_body(fields: dict) -> str:
+    """A hit's body folded: stored at indexing for sections, folded now for a whole SOP."""
+    return fields.get("folded") or fold(fields.get("body", ""))
+
+
+def snippet(text: str, terms: list[str], folded_text: str | None = None, width: int = 90) -> Markup:
+    """A window of the original text (in its own script) around the first match, matches in <mark>.
+    folded_text is fold(text) when the caller has it (folding keeps every character in place)."""
     original = text.replace("\n", " ")
-    folded = fold(original)
+    folded = (folded_text if folded_text is not None else fold(text)).replace("\n", " ")
     needles = sorted({t for term in terms for t in synonyms().expand(term)}, key=len, reverse=True)
     spans = []
     for needle in needles:
@@ -339,9 +348,10 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
             results.hits = []
             for whole in page_hits:
                 h = sections.get(whole["code"], whole)
+                body = h.get("body", "")
                 results.hits.append(Hit(code=h["code"], title=h["title"], section=h.get("section", ""),
                                         anchor=h.get("anchor", ""), department=h["department"],
-                                        score=round(whole.score, 3), snippet=snippet(h.get("body", ""), terms)))
+                                        score=round(whole.score, 3), snippet=snippet(body, terms, folded_body(h))))
             if not results.hits and results.page == 1:
                 results.suggestions = suggest(s, terms, text)
             return results

@@ -125,6 +125,27 @@ def test_sparse_union_finds_and_scores_what_whoosh_or_does(indexed, word):
         assert m.id() == later and list(m.all_ids()) == sorted(got)[len(got) // 2:]
 
 
+@pytest.mark.parametrize("text, flt", [("夜审 交接", {}), ("会员系统连不上", {"department": "前厅部"}),
+                                       ("热线交接", {}), ("投诉 处理 流程", {"tag": "投诉"})])
+def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt):
+    """ranked() combines per-part scores itself; the order, scores and count must be Whoosh's own."""
+    from whoosh import query as Q
+
+    from app.search.query import filters, proximity_bonus, ranked, searcher, term_query, terms_of
+    with indexed.app_context():
+        s, terms, flt_q = searcher(), terms_of(text), filters(**flt)
+        clauses, bonus = [term_query(t, s, "sop_") for t in terms], proximity_bonus(text, "sop_")
+
+        def whoosh(q):
+            q = Q.AndMaybe(q, bonus) if bonus is not None else q
+            return s.search(Q.Require(q, flt_q) if flt_q is not None else q, limit=None)
+        strict, loose = whoosh(Q.And(clauses)), whoosh(Q.Or(clauses))
+        hits, total = ranked(s, terms, flt_q, 100, text)
+        assert [(h["code"], round(h.score, 6)) for h in hits[:len(strict)]] == \
+            [(h["code"], round(h.score, 6)) for h in strict]
+        assert len(strict) >= 1 and total == (len(loose) if len(strict) < 100 and len(clauses) > 1 else len(strict))
+
+
 # --- freshness and repair -------------------------------------------------------------------------
 
 @pytest.fixture

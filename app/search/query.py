@@ -221,22 +221,57 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     if ID_RE.match(text.strip().upper()):
         clauses = [Any([Q.Term("doc_id", text.strip().upper(), boost=50.0), Q.And(clauses)])]
     bonus = proximity_bonus(text, "sop_")
+    # Each part is scored once into a dict, and the parts are combined here: the same sums as Whoosh's
+    # And / Or / AndMaybe / Require (a test compares them), without its matcher trees walking every
+    # document again for each combination.
+    parts = [scores(searcher, c) for c in clauses]
+    extra = scores(searcher, bonus) if bonus is not None else {}
+    allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 
-    def filtered(q: Q.Query) -> Q.Query:
-        return Q.Require(q, flt) if flt is not None else q  # Require: scores come from q alone
+    def ordered(docs) -> list[WholeHit]:
+        if allowed is not None:
+            docs = [d for d in docs if d in allowed]
+        found = sorted(((sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
+                       key=lambda sd: (-sd[0], sd[1]))  # Whoosh's order: score, then document number
+        return found
 
-    def scored(q: Q.Query) -> Q.Query:
-        return filtered(Q.AndMaybe(q, bonus) if bonus is not None else q)
-
-    # Every match is scored (limit=None): a top-N collector drops sub-queries that cannot reach its minimum
-    # score, so it cannot count the SOPs found, and counting them in a second pass cost more than scoring all.
-    strict = searcher.search(scored(Q.And(clauses)), limit=None)
-    hits, counted = list(strict[:limit]), strict
-    if len(clauses) > 1 and len(hits) < limit:
+    strict = ordered(set.intersection(*(set(p) for p in parts)) if parts else ())
+    counted = strict
+    hits = [WholeHit(searcher, d, score) for score, d in strict[:limit]]
+    if len(parts) > 1 and len(hits) < limit:
+        loose = ordered(set().union(*parts))
+        counted = loose
         seen = {h["code"] for h in hits}
-        counted = searcher.search(scored(Any(clauses, scale=0.9)), limit=None)
-        hits += [h for h in counted[:limit * 2] if h["code"] not in seen][: limit - len(hits)]
+        hits += [h for h in (WholeHit(searcher, d, score) for score, d in loose[:limit * 2])
+                 if h["code"] not in seen][: limit - len(hits)]
     return hits, len(counted)
+
+
+class WholeHit(dict):
+    """A whole-SOP document's stored fields and its score."""
+
+    def __init__(self, searcher, docnum: int, score: float):
+        super().__init__(searcher.stored_fields(docnum))
+        self.score = score
+
+
+def scores(searcher, q: Q.Query) -> dict[int, float]:
+    """Every document q matches, with its score (document numbers across all segments)."""
+    context = searcher.context(weighting=searcher.weighting)
+    out = {}
+    for leaf, offset in searcher.leaf_searchers():
+        m = q.matcher(leaf, context)
+        while m.is_active():
+            out[m.id() + offset] = m.score()
+            m.next()
+    return out
+
+
+def whole_sop_docnums(searcher) -> set[int]:
+    """The whole-SOP documents' numbers, read once per searcher (a refreshed searcher is a new object)."""
+    if not hasattr(searcher, "sop_docnums"):
+        searcher.sop_docnums = set(searcher.document_numbers(kind="sop"))
+    return searcher.sop_docnums
 
 
 HEADING_WEIGHT = 3  # a term in a section's heading counts as much as three in its text
@@ -251,7 +286,7 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     occurs; words typed side by side in the heading earn a bonus. Ties go to the earlier section."""
     expansions = [[(t, 1.0 if t == term else SYNONYM_WEIGHT) for t in synonyms().expand(term)] for term in terms]
     phrases = adjacent_phrases(text)
-    whole = set(searcher.document_numbers(kind="sop"))
+    whole = whole_sop_docnums(searcher)
     best: dict[str, tuple[float, dict]] = {}
     for code in codes:
         # One short posting list per SOP; asking for kind=section as well would intersect with every section.

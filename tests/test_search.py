@@ -125,15 +125,31 @@ def test_sparse_union_finds_and_scores_what_whoosh_or_does(indexed, word):
         assert m.id() == later and list(m.all_ids()) == sorted(got)[len(got) // 2:]
 
 
+def second_segment(code: str) -> None:
+    """Re-index one SOP into a segment of its own, as a rebuild in two processes or an update leaves it."""
+    from app.search.index import active_sops, documents, open_index
+    from app.search.query import forget_searcher
+    writer = open_index().writer()
+    writer.delete_by_term("code", code)
+    for doc in documents(active_sops([code])[0]):
+        writer.add_document(**doc)
+    writer.commit(merge=False)
+    forget_searcher()
+
+
+@pytest.mark.parametrize("segments", [1, 2])
 @pytest.mark.parametrize("text, flt", [("夜审 交接", {}), ("会员系统连不上", {"department": "前厅部"}),
                                        ("热线交接", {}), ("投诉 处理 流程", {"tag": "投诉"})])
-def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt):
+def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt, segments):
     """ranked() combines per-part scores itself; the order, scores and count must be Whoosh's own."""
     from whoosh import query as Q
 
     from app.search.query import filters, proximity_bonus, ranked, searcher, term_query, terms_of
+    if segments == 2:
+        second_segment("IT-HL-001")  # in the fixture's app context, whose session holds the database
     with indexed.app_context():
         s, terms, flt_q = searcher(), terms_of(text), filters(**flt)
+        assert len(s.leaf_searchers()) == segments
         clauses, bonus = [term_query(t, s, "sop_") for t in terms], proximity_bonus(text, "sop_")
 
         def whoosh(q):
@@ -144,6 +160,19 @@ def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt):
         assert [(h["code"], round(h.score, 6)) for h in hits[:len(strict)]] == \
             [(h["code"], round(h.score, 6)) for h in strict]
         assert len(strict) >= 1 and total == (len(loose) if len(strict) < 100 and len(clauses) > 1 else len(strict))
+
+
+def test_cached_field_lengths_score_as_whoosh_bm25f(indexed):
+    from whoosh import query as Q
+
+    from app.search.index import open_index
+    from app.search.query import searcher
+    with indexed.app_context():
+        q = Q.Or([Q.Term(f, w) for f in ("sop_title", "sop_text", "title", "text") for w in ("夜审", "交接", "会员")])
+        with open_index().searcher() as plain:
+            expected = {h.docnum: round(h.score, 9) for h in plain.search(q, limit=None)}
+        got = {h.docnum: round(h.score, 9) for h in searcher().search(q, limit=None)}
+        assert got == expected and len(got) > 20
 
 
 # --- freshness and repair -------------------------------------------------------------------------

@@ -132,6 +132,10 @@ class SparseUnionMatcher(mcore.Matcher):
     def all_ids(self):
         return iter(self._ids[self._i:])
 
+    def items(self) -> zip:
+        """(document, score) for every match left, without stepping through them one call at a time."""
+        return zip(self._ids[self._i:], self._scores[self._i:])
+
     def supports(self, astype) -> bool:
         return False  # no posting values, only scores (as ArrayUnionMatcher)
 
@@ -261,6 +265,9 @@ def scores(searcher, q: Q.Query) -> dict[int, float]:
     out = {}
     for leaf, offset in searcher.leaf_searchers():
         m = q.matcher(leaf, context)
+        if isinstance(m, SparseUnionMatcher):
+            out.update((doc + offset, score) for doc, score in m.items())
+            continue
         while m.is_active():
             out[m.id() + offset] = m.score()
             m.next()

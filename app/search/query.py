@@ -73,7 +73,6 @@ class Synonyms:
         self.mtime, self.groups = mtime, groups
 
     def expand(self, term: str) -> set[str]:
-        self.reload()
         return self.groups.get(term, set()) | {term}
 
 
@@ -395,6 +394,7 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
            codes: set[str] | None = None) -> Results:
     """Run a search; never raises for bad input or a broken index (the message is in Results.error)."""
     text = (text or "").strip()[:MAX_QUERY]
+    synonyms().reload()  # once per search: a changed file is read again (one stat, not one per term)
     terms = terms_of(text)
     results = Results(query=text, terms=terms, page=max(1, page))
     if not terms:

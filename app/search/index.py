@@ -93,7 +93,7 @@ def rebuild(progress: Callable[[int, int], None] | None = None, procs: int = 1) 
     ix = index.create_in(str(target), schema())
     sops = active_sops()
     count = 0
-    with ix.writer(timeout=WRITER_TIMEOUT, procs=procs, limitmb=128, multisegment=procs > 1) as writer:
+    with ix.writer(timeout=WRITER_TIMEOUT, procs=procs, limitmb=128) as writer:
         for n, sop in enumerate(sops, start=1):
             for doc in documents(sop):
                 writer.add_document(**doc)

@@ -118,7 +118,7 @@ def counts(*user_filters, today: date | None = None) -> list[tuple[int | None, S
     today = today or date.today()
     longest = db.session.scalar(sa.select(sa.func.max(SopRevision.ack_within_days))) or 0
     horizon = today - timedelta(days=longest + 1)
-    select, users, req, cur, basis, signed = _duty_query(user_filters, None)
+    select, users, _req, cur, basis, signed = _duty_query(user_filters, None)
 
     # Start dates and duty changes before the horizon count as "long ago" (NULL). The same expression objects
     # go in SELECT and GROUP BY, so PostgreSQL sees one expression with one parameter.

@@ -57,7 +57,7 @@ class Tally:
     counts: Counter = field(default_factory=Counter)
 
     def add(self, duty: Duty) -> None:
-        self.counts[duty.state] += 1
+        self.add_count(duty.state, 1)
 
     def add_count(self, state: str, n: int) -> None:
         self.counts[state] += n

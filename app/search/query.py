@@ -1,8 +1,8 @@
 """Turning what staff type into results: terms, synonyms, all-terms-first ranking, snippets, suggestions."""
 import difflib
-from bisect import bisect_left
 import html
 import logging
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +125,7 @@ class SparseUnionMatcher(mcore.Matcher):
     def next(self) -> None:
         self._i += 1
 
-    def skip_to(self, id: int) -> None:  # noqa: A002 - Whoosh's name
+    def skip_to(self, id: int) -> None:
         self._i = bisect_left(self._ids, id, self._i)
 
     def all_ids(self):
@@ -157,7 +157,7 @@ class Any(Q.Or):
 SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher
 
 
-def term_query(term: str, searcher, prefix: str = "", any_=None) -> Q.Query:
+def term_query(term: str, searcher, prefix: str = "") -> Q.Query:
     """One term (and its synonyms) as a word in any word field, or as a run of character pairs.
 
     A word the index knows is matched as a word, plus a phrase of pairs in title and headings, so a hit in
@@ -180,7 +180,7 @@ def term_query(term: str, searcher, prefix: str = "", any_=None) -> Q.Query:
                                 else Q.Term(title_gram, grams[0], boost=boost))
             if not known:
                 alternatives.append(Q.And([Q.Term(prefix + "gram", g) for g in grams], boost=boost))
-    return (any_ or Any)(alternatives)
+    return Any(alternatives)
 
 
 def filters(department: str = "", tag: str = "", codes: set[str] | None = None) -> Q.Query | None:
@@ -231,19 +231,17 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     extra = scores(searcher, bonus) if bonus is not None else {}
     allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 
-    def ordered(docs) -> list[WholeHit]:
+    def ordered(docs) -> list[tuple[float, int]]:
+        """(score, document) for docs that pass the filter, in Whoosh's order: score, then document number."""
         if allowed is not None:
             docs = [d for d in docs if d in allowed]
-        found = sorted(((sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
-                       key=lambda sd: (-sd[0], sd[1]))  # Whoosh's order: score, then document number
-        return found
+        return sorted(((sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
+                      key=lambda sd: (-sd[0], sd[1]))
 
-    strict = ordered(set.intersection(*(set(p) for p in parts)) if parts else ())
-    counted = strict
+    counted = strict = ordered(set.intersection(*(set(p) for p in parts)) if parts else ())
     hits = [WholeHit(searcher, d, score) for score, d in strict[:limit]]
     if len(parts) > 1 and len(hits) < limit:
-        loose = ordered(set().union(*parts))
-        counted = loose
+        counted = loose = ordered(set().union(*parts))
         seen = {h["code"] for h in hits}
         hits += [h for h in (WholeHit(searcher, d, score) for score, d in loose[:limit * 2])
                  if h["code"] not in seen][: limit - len(hits)]

@@ -10,7 +10,7 @@ file), so the developer's instance/ and content/ are never touched; gunicorn is 
      indexed section (heading + plain body, UTF-8) is about --section-bytes. Enough files are
      generated for about --sections sections; they are synced in-process (the sync signal that would
      build the index is not sent) and the demo users are created.
-  2. Full rebuild: rebuild(procs=cores) in-process, as `flask search rebuild` runs it → sections/s.
+  2. Full rebuild: rebuild() in-process, as `flask search rebuild` runs it → sections/s.
   3. Re-index one changed SOP: a file is changed, synced in-process (not timed), then update() is
      timed (--update-runs files, one at a time). A whole `flask sops sync` subprocess after one more
      change is timed for reference (interpreter start, app import, reading every file, index update).
@@ -428,7 +428,7 @@ def run(args, tmp: Path, queries: list[str], source: str, wrk, track) -> dict:
 
         # 2. full rebuild --------------------------------------------------------------------------
         t0 = time.perf_counter()
-        indexed = rebuild(procs=os.cpu_count() or 1)  # as `flask search rebuild` does
+        indexed = rebuild()  # as `flask search rebuild` does
         res["rebuild_s"] = time.perf_counter() - t0
         res["rebuild_sections"] = indexed
         res["index_mb"] = sum(f.stat().st_size for f in index_dir().resolve().rglob("*") if f.is_file()) / 1048576

@@ -206,6 +206,49 @@ def test_rebuild_swaps_atomically_and_shows_progress(app, content):
     assert link.is_symlink() and link.resolve() != first and codes(search("夜审"))[0] == "FO-NA-001"
 
 
+def index_contents(path) -> tuple:
+    """Every term's postings and statistics, every stored field and every field length of the index at path."""
+    from whoosh import index as whoosh_index
+    ix = whoosh_index.open_dir(str(path))
+    terms = {}
+    with ix.reader() as r:
+        for fieldname, text in r.all_terms():
+            info, m, posts = r.term_info(fieldname, text), r.postings(fieldname, text), []
+            while m.is_active():
+                posts.append((m.id(), m.weight(), m.value()))
+                m.next()
+            terms[fieldname, text] = (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(),
+                                      info.max_weight(), info.min_id(), info.max_id(), posts)
+        docs = range(r.doc_count_all())
+        stored = [r.stored_fields(n) for n in docs]
+        lengths = {f: [r.doc_field_length(n, f) for n in docs] for f in ix.schema.scorable_names()}
+    return terms, stored, lengths
+
+
+def test_rebuild_writer_writes_the_index_whoosh_would(app, monkeypatch):
+    """RebuildWriter's shortcuts (postings per term, lengths read once) change nothing in the index written."""
+    from whoosh.writing import SegmentWriter
+    with app.app_context():
+        search_index.rebuild()
+        ours = index_contents(search_index.index_dir().resolve())
+        monkeypatch.setattr(search_index, "RebuildWriter", SegmentWriter)
+        search_index.rebuild()
+        whoosh = index_contents(search_index.index_dir().resolve())
+    terms = ours[0]
+    assert max(len(v[-1]) for v in terms.values()) > 128  # posting lists longer than one block
+    assert {f for f, _ in terms} >= {"title", "text", "gram", "title_gram", "sop_text", "sop_gram"}
+    assert ours == whoosh
+
+
+def test_rebuild_writer_refuses_an_index_that_has_documents(app):
+    with app.app_context():
+        search_index.rebuild()
+        with pytest.raises(ValueError, match="new index"):
+            search_index.RebuildWriter(search_index.open_index())
+        with search_index.open_index().writer(timeout=1) as writer:  # the refused writer took no lock
+            writer.delete_by_term("code", "nothing")
+
+
 def test_missing_index_is_rebuilt_with_a_log_line(app, caplog):
     link = search_index.index_dir()
     if link.exists():

@@ -1,6 +1,4 @@
 """flask search rebuild."""
-import os
-
 import click
 
 from app.search import bp
@@ -15,5 +13,5 @@ def rebuild_command():
             bar.length = total
             bar.update(done - bar.pos)
 
-        sections = rebuild(progress, procs=os.cpu_count() or 1)
+        sections = rebuild(progress)
     click.echo(f"index rebuilt: {sections} sections")

@@ -70,7 +70,7 @@ class TermPool:
     PostingPool sorts every (field, term, docnum, weight, value) tuple, pickling runs to temporary files and
     merging them back. In a new index a term's postings arrive in document order, so sorting the terms
     alone gives the same stream. Postings are stored flat (docnum, weight, value, ...), with equal weights
-    and values shared, which takes no more memory than PostingPool's 128 MB runs.
+    and values shared: a rebuild peaks at about the memory PostingPool's 128 MB runs take.
     """
 
     def __init__(self):

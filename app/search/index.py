@@ -95,18 +95,25 @@ class TermPool:
         self.terms.clear()
 
 
+def field_lengths(reader, fieldname: str, default: int = 0) -> list[int]:
+    """Every document's length in one field, read once and kept on reader (a searcher, which a refresh
+    replaces, or a new segment's per-document reader): looked up posting by posting, each length is a seek
+    and a read in a column file."""
+    cache = reader.__dict__.setdefault("field_lengths", {})
+    if (fieldname, default) not in cache:
+        cache[fieldname, default] = [reader.doc_field_length(n, fieldname, default)
+                                     for n in range(reader.doc_count_all())]
+    return cache[fieldname, default]
+
+
 class FieldLengths:
-    """A per-document reader's doc_field_length(), each field's lengths read once rather than per posting."""
+    """The lengths the codec asks for once per posting, from field_lengths()."""
 
     def __init__(self, pdr):
-        self.pdr, self.fields = pdr, {}
+        self.pdr = pdr
 
     def doc_field_length(self, docnum: int, fieldname: str) -> int:
-        lengths = self.fields.get(fieldname)
-        if lengths is None:
-            lengths = self.fields[fieldname] = [self.pdr.doc_field_length(n, fieldname)
-                                                for n in range(self.pdr.doc_count_all())]
-        return lengths[docnum]
+        return field_lengths(self.pdr, fieldname)[docnum]
 
 
 class RebuildWriter(SegmentWriter):

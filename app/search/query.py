@@ -13,7 +13,7 @@ from whoosh import scoring
 from whoosh.matching import mcore
 
 from app.search.analysis import bigrams, fold, words
-from app.search.index import open_index, prepare
+from app.search.index import field_lengths, open_index, prepare
 from app.sops.content import ID_RE
 
 log = logging.getLogger(__name__)
@@ -359,17 +359,8 @@ class Weighting(scoring.BM25F):
     def scorer(self, searcher, fieldname, text, qf=1):
         scorer = super().scorer(searcher, fieldname, text, qf=qf)
         if hasattr(scorer, "dfl"):
-            scorer.dfl = field_lengths(searcher, fieldname).__getitem__
+            scorer.dfl = field_lengths(searcher, fieldname, 1).__getitem__  # 1 when empty, as Whoosh's scorer asks
         return scorer
-
-
-def field_lengths(searcher, fieldname: str) -> list[int]:
-    """Every document's length in one field (1 when empty, as Whoosh's scorer asks), kept on the searcher,
-    which a refresh replaces; segment searchers live as long as their top searcher."""
-    cache = searcher.__dict__.setdefault("field_lengths", {})
-    if fieldname not in cache:
-        cache[fieldname] = [searcher.doc_field_length(d, fieldname, 1) for d in range(searcher.doc_count_all())]
-    return cache[fieldname]
 
 
 def searcher():

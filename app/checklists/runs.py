@@ -15,7 +15,7 @@ from app.checklists.content import Item
 from app.errors import UserError
 from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
 from app.extensions import db
-from app.org import Department
+from app.org import Department, Position
 from app.sops.models import utcnow
 from app.workdays import nth_workday
 
@@ -136,9 +136,44 @@ def manages(user: User, run: ChecklistRun) -> bool:
     return user.role == "admin" or (user.role == "manager" and user.department_id == dept)
 
 
+def rostered(user: User, run: ChecklistRun) -> bool:
+    """A per-shift run is worked by whoever the roster puts on that shift that day (as "my checklists" lists it)."""
+    if run.shift_type_id is None:
+        return False
+    from app.rosters.models import RosterEntry  # the duty roster, a feature beside this one
+
+    return db.session.scalar(sa.select(RosterEntry.id).where(
+        RosterEntry.shift_type_id == run.shift_type_id, RosterEntry.day == run.run_date, RosterEntry.user_id == user.id)
+        .limit(1)) is not None
+
+
 def may_see(user: User, run: ChecklistRun) -> bool:
+    """The one read rule for a run (get_run applies it): its person, the team that works it (the department's
+    people in its positions, or whoever is rostered on its shift), whoever an item is assigned to, IT staff when
+    an item waits for IT, managers of its department and admins."""
     return (run.assignee_id == user.id or team_member(user, run) or manages(user, run)
-            or any(i.assignee_id == user.id for i in run.items) or is_it(user) and any(i.role == "it" for i in run.items))
+            or any(i.assignee_id == user.id for i in run.items) or is_it(user) and any(i.role == "it" for i in run.items)
+            or rostered(user, run))
+
+
+def template_departments(template: ChecklistTemplate) -> set[int]:
+    """The departments a template is for: those it names, and those of the positions it names."""
+    meta = template.current.meta if template.current else {}
+    ids = set(db.session.scalars(sa.select(Department.id).where(Department.name.in_(meta.get("departments") or []))))
+    return ids | set(db.session.scalars(sa.select(Position.department_id).where(
+        Position.name.in_(meta.get("positions") or []))))
+
+
+def may_read_template(user: User, template: ChecklistTemplate) -> bool:
+    """The one read rule for a template and its statistics: the people it is for (by position or department,
+    as onboarding plans are matched), managers of those departments and admins."""
+    if user.role == "admin":
+        return True
+    meta = template.current.meta if template.current else {}
+    if set(meta.get("positions") or []) & set(user.position_names) or (
+            user.department is not None and user.department.name in (meta.get("departments") or [])):
+        return True
+    return user.role == "manager" and user.department_id in template_departments(template)
 
 
 def is_it(user: User) -> bool:

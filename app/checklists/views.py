@@ -11,8 +11,8 @@ from app.auth.models import User
 from app.checklists import bp
 from app.checklists.content import parse_items
 from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
-from app.checklists.runs import (RunError, completion, finish, manages, may_see, may_tick, reassign, start_from_sop,
-                                 team_member, tick)
+from app.checklists.runs import (RunError, completion, finish, manages, may_read_template, may_see, may_tick, reassign,
+                                 start_from_sop, team_member, tick)
 from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.panels import home_panel
@@ -32,6 +32,16 @@ def get_run(run_id: int) -> ChecklistRun:
     if not may_see(current_user, run):
         abort(403)
     return run
+
+
+def get_template(code: str) -> ChecklistTemplate:
+    """The one lookup for a template: 404 when there is none, 403 when it is not for the user's department."""
+    template = db.session.scalar(sa.select(ChecklistTemplate).where(ChecklistTemplate.code == code))
+    if template is None:
+        abort(404)
+    if not may_read_template(current_user, template):
+        abort(403)
+    return template
 
 
 def my_runs(open_only: bool = True) -> list[ChecklistRun]:
@@ -206,14 +216,15 @@ def team():
 @bp.get("/checklists/templates/<code>")
 @allow("manager")
 def history(code: str):
-    """A recurring template's completion rate by day (a small server-drawn SVG) and the runs that were missed."""
-    template = db.session.scalar(sa.select(ChecklistTemplate).where(ChecklistTemplate.code == code))
-    if template is None:
-        abort(404)
+    """A recurring template's completion rate by day (a small server-drawn SVG) and the runs that were missed,
+    counting only the runs of departments the user manages (all, for admins)."""
+    template = get_template(code)
     since = date.today() - timedelta(days=29)
     runs = db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.template_id == template.id,
                                                             ChecklistRun.run_date >= since)
-                              .options(sa.orm.joinedload(ChecklistRun.department)).order_by(ChecklistRun.run_date)).all()
+                              .options(sa.orm.joinedload(ChecklistRun.department), sa.orm.joinedload(ChecklistRun.assignee))
+                              .order_by(ChecklistRun.run_date)).all()
+    runs = [r for r in runs if manages(current_user, r)]
     days = [since + timedelta(days=n) for n in range(30)]
     per_day = {d: [r for r in runs if r.run_date == d] for d in days}
     rates = [(d, (sum(1 for r in rs if r.finished_at) / len(rs)) if rs else None) for d, rs in per_day.items()]

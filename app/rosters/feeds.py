@@ -6,13 +6,14 @@ from flask_login import current_user
 
 from app import audit
 from app.access import allow
+from app.auth.models import User
 from app.extensions import db
 from app.rosters import bp
 from app.rosters.files import feed, import_month, month_rows, new_token, to_csv, to_xlsx
 from app.rosters.models import CalendarToken, Team
-from app.rosters.service import RosterError, is_member, supervises
+from app.rosters.service import RosterError, may_read, readable_teams, supervises
 from app.rosters.shifts import local_today
-from app.rosters.views import get_team, parse_day
+from app.rosters.views import get_team, parse_day, readable_team
 from app.sops.models import utcnow
 from app.web import download
 
@@ -20,8 +21,8 @@ from app.web import download
 @bp.get("/rosters/<code>/export")
 @allow("staff")
 def export(code: str):
-    """One month as CSV or XLSX (date, username, name, shift)."""
-    team = get_team(code)
+    """One month as CSV or XLSX (date, username, name, shift), for those who may read the team."""
+    team = readable_team(code)
     day = parse_day((request.args.get("m") or "") + "-01" if request.args.get("m") else None, local_today())
     fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
     rows = month_rows(team, day)
@@ -54,21 +55,18 @@ def import_file(code: str):
 @bp.get("/rosters/calendar")
 @allow("staff")
 def calendar():
-    """My feed links: a personal one, and team ones for teams I supervise. Revoke any of them."""
+    """My feed links: a personal one, and team ones for teams I may read. Revoke any of them."""
     tokens = db.session.scalars(sa.select(CalendarToken).where(CalendarToken.owner_id == current_user.id,
                                                                CalendarToken.revoked_at.is_(None))).all()
-    teams = [t for t in db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None))) if
-             is_member(current_user, t) or supervises(current_user, t)]
+    teams = readable_teams(current_user)
     return render_template("rosters/calendar.html", tokens=tokens, teams=teams, names={t.id: t.name for t in teams})
 
 
 @bp.post("/rosters/calendar")
 @allow("staff")
 def calendar_new():
-    """A new secret feed address (personal, or for a team I belong to)."""
-    team = db.session.scalar(sa.select(Team).where(Team.code == request.form.get("team", ""))) if request.form.get("team") else None
-    if team is not None and not (is_member(current_user, team) or supervises(current_user, team)):
-        abort(403)
+    """A new secret feed address (personal, or for a team I may read)."""
+    team = readable_team(request.form["team"]) if request.form.get("team") else None
     new_token(current_user, team)
     db.session.commit()
     return redirect(url_for("rosters.calendar"), 303)
@@ -90,8 +88,13 @@ def calendar_revoke(token_id: int):
 @bp.get("/calendar/<token>.ics")
 @allow("public")
 def ical(token: str):
-    """The iCalendar feed; the secret in the address is the only credential."""
+    """The iCalendar feed; the secret in the address is the only credential. It works while its owner is active
+    and may still read the team: someone who left the team or the company does not keep its roster."""
     found = db.session.scalar(sa.select(CalendarToken).where(CalendarToken.token == token, CalendarToken.revoked_at.is_(None)))
     if found is None:
+        abort(404)
+    owner = db.session.get(User, found.owner_id)
+    team = db.session.get(Team, found.team_id) if found.team_id else None
+    if not owner.active or (team is not None and not may_read(owner, team)):
         abort(404)
     return Response(feed(found, local_today()), mimetype="text/calendar")

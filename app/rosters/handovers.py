@@ -12,9 +12,9 @@ from app.extensions import db
 from app.rosters import bp
 from app.rosters.models import CATEGORIES, Handover, Team
 from app.rosters.service import (RosterError, add_addendum, close_item, confirm_handover, get_handover, open_items,
-                                 save_handover, supervises)
+                                 readable_teams, save_handover, supervises)
 from app.rosters.shifts import local_today
-from app.rosters.views import get_team, parse_day
+from app.rosters.views import get_team, parse_day, readable_team
 
 
 def shift_of(team: Team, code: str | None):
@@ -49,7 +49,7 @@ def act(action, *args):
 @allow("staff")
 def handover(code: str):
     """The handover of one shift: its notes by category, the open items carried to it, and the signature."""
-    team = get_team(code)
+    team = readable_team(code)
     shift = shift_of(team, request.args.get("shift") or (team.shift_types[0].code if team.shift_types else None))
     day = parse_day(request.args.get("day"), local_today())
     return render_template("rosters/handover.html", team=team, shift=shift, day=day, categories=CATEGORIES,
@@ -99,9 +99,12 @@ def item_close(item_id: int):
 @bp.get("/rosters/log")
 @allow("staff")
 def log():
-    """值班日志: handovers by date, team and person, newest first; unconfirmed ones are flagged."""
-    stmt = sa.select(Handover).options(sa.orm.joinedload(Handover.team), sa.orm.joinedload(Handover.shift_type),
-                                       sa.orm.joinedload(Handover.author), sa.orm.joinedload(Handover.confirmed_by))
+    """值班日志: handovers by date, team and person, newest first; unconfirmed ones are flagged. Only the
+    teams the user may read are searched, whatever the filters say."""
+    readable = [t.id for t in readable_teams(current_user, retired=True)]
+    stmt = sa.select(Handover).where(Handover.team_id.in_(readable)).options(
+        sa.orm.joinedload(Handover.team), sa.orm.joinedload(Handover.shift_type), sa.orm.joinedload(Handover.author),
+        sa.orm.joinedload(Handover.confirmed_by))
     args = {k: request.args.get(k, "") for k in ("team", "date", "person")}
     if args["team"]:
         stmt = stmt.join(Team, Team.id == Handover.team_id).where(Team.code == args["team"])
@@ -111,6 +114,6 @@ def log():
         ids = sa.select(User.id).where(sa.or_(User.username == args["person"], User.display_name == args["person"]))
         stmt = stmt.where(sa.or_(Handover.author_id.in_(ids), Handover.confirmed_by_id.in_(ids)))
     rows = db.session.scalars(stmt.order_by(Handover.day.desc(), Handover.id.desc()).limit(200)).unique().all()
-    teams = db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code)).all()
+    teams = readable_teams(current_user)
     return render_template("rosters/log.html", rows=rows, args=args, teams=teams,
                            supervised={t.id for t in teams if supervises(current_user, t)})

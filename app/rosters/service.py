@@ -29,6 +29,22 @@ def supervises(user: User, team: Team) -> bool:
         user.role == "manager" and team.department_id is not None and user.department_id == team.department_id)
 
 
+def may_read(user: User, team: Team) -> bool:
+    """The one read rule for a team's grid, handovers, duty log, swaps, exports and feeds: its members, its
+    supervisor, managers of its department and admins. A guest's room number in a handover note is for the
+    people who hand over to each other and those who answer for them, not for every colleague."""
+    return is_member(user, team) or supervises(user, team)
+
+
+def readable_teams(user: User, retired: bool = False) -> list[Team]:
+    """The teams the user may read, live ones only unless asked (listings filter by these, never by a rule of
+    their own). A retired team's handovers stay in the duty log for the same people."""
+    stmt = sa.select(Team).order_by(Team.code).options(sa.orm.selectinload(Team.members))
+    if not retired:
+        stmt = stmt.where(Team.retired_at.is_(None))
+    return [t for t in db.session.scalars(stmt) if may_read(user, t)]
+
+
 # Cells ---------------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,8 @@ from app.rosters.duty import local, my_next_shift, on_duty
 from app.rosters.files import month_bounds
 from app.rosters.models import Handover, RosterEntry, SwapRequest, Team
 from app.rosters.rules import check, generate
-from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, request_swap, set_cell, supervises)
+from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, may_read, readable_teams, request_swap,
+                                 set_cell, supervises)
 from app.rosters.shifts import local_today
 from app.workdays import public_holiday
 
@@ -26,6 +27,15 @@ def get_team(code: str) -> Team:
     team = db.session.scalar(sa.select(Team).where(Team.code == code, Team.retired_at.is_(None)))
     if team is None:
         abort(404)
+    return team
+
+
+def readable_team(code: str) -> Team:
+    """The one lookup for reading a team: 404 when there is no such team, 403 when the user may not read it.
+    Team codes are no secret (/duty lists every team), so a foreign team is refused, not hidden."""
+    team = get_team(code)
+    if not may_read(current_user, team):
+        abort(403)
     return team
 
 
@@ -57,9 +67,8 @@ def grid(team: Team, days: list[date]) -> dict:
 @bp.get("/rosters/")
 @allow("staff")
 def index():
-    """Teams, mine first."""
-    teams = db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code)).all()
-    teams = sorted(teams, key=lambda t: (not is_member(current_user, t), t.code))
+    """The teams I may read, mine first."""
+    teams = sorted(readable_teams(current_user), key=lambda t: (not is_member(current_user, t), t.code))
     return render_template("rosters/index.html", teams=teams)
 
 
@@ -67,7 +76,7 @@ def index():
 @allow("staff")
 def month(code: str):
     """A month grid; supervisors click a cell to change it. Violations are marked with the rule they break."""
-    team = get_team(code)
+    team = readable_team(code)
     first, last = month_bounds(parse_day(request.args.get("m", "") + "-01" if request.args.get("m") else None, local_today()))
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return render_template("rosters/grid.html", view="month", prev=first - timedelta(days=1), next=last + timedelta(days=1),
@@ -78,7 +87,7 @@ def month(code: str):
 @allow("staff")
 def week(code: str):
     """Seven days from Monday."""
-    team = get_team(code)
+    team = readable_team(code)
     day = parse_day(request.args.get("d"), local_today())
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=n) for n in range(7)]
@@ -148,15 +157,19 @@ def generate_period(code: str):
 @bp.get("/duty")
 @allow("staff")
 def duty():
-    """Per team: who is on duty right now, who is next, with phone numbers."""
-    return render("rosters/duty.html", "rosters/_duty.html", duties=on_duty(), local=local)
+    """Per team: who is on duty right now, who is next, with phone numbers. Every team is shown (whom to call
+    is the point), but which SOPs someone has not signed only to those who may read their team."""
+    duties = on_duty()
+    for d in duties:
+        if not may_read(current_user, d.team):
+            d.unsigned = {}
+    return render("rosters/duty.html", "rosters/_duty.html", duties=duties, local=local)
 
 
 @home_panel
 def duty_panel() -> str:
     """Who is on duty in my teams, and a reminder when my next shift needs an SOP I have not signed."""
-    teams = [t for t in db.session.scalars(sa.select(Team).where(Team.retired_at.is_(None)).order_by(Team.code))
-             if is_member(current_user, t) or supervises(current_user, t)]
+    teams = readable_teams(current_user)
     mine = my_next_shift(current_user.id)
     if not teams and mine is None:
         return ""
@@ -175,11 +188,16 @@ def duty_panel() -> str:
 @allow("staff")
 def swaps():
     """Swap requests I made, requests to me, and those waiting for my approval."""
-    rows = db.session.scalars(sa.select(SwapRequest).order_by(SwapRequest.id.desc()).limit(200)
-                              .options(sa.orm.joinedload(SwapRequest.entry).joinedload(RosterEntry.shift_type))).all()
+    supervised = [t.id for t in readable_teams(current_user) if supervises(current_user, t)]
+    waiting = sa.and_(SwapRequest.status == "accepted", SwapRequest.needs_approval, SwapRequest.team_id.in_(supervised))
+    # Filtered in the query, not after a LIMIT: other teams' swaps neither show nor push mine off the page.
+    rows = db.session.scalars(sa.select(SwapRequest).where(sa.or_(
+        SwapRequest.requester_id == current_user.id, SwapRequest.colleague_id == current_user.id, waiting))
+        .order_by(SwapRequest.id.desc()).limit(200)
+        .options(sa.orm.joinedload(SwapRequest.entry).joinedload(RosterEntry.shift_type))).all()
     teams = {t.id: t for t in db.session.scalars(sa.select(Team))}
     mine = [s for s in rows if current_user.id in (s.requester_id, s.colleague_id)]
-    approve = [s for s in rows if s.status == "accepted" and s.needs_approval and supervises(current_user, teams[s.team_id])]
+    approve = [s for s in rows if s.status == "accepted" and s.needs_approval and s.team_id in supervised]
     upcoming = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.user_id == current_user.id,
                                                                RosterEntry.day >= local_today())
                                   .options(sa.orm.joinedload(RosterEntry.shift_type)).order_by(RosterEntry.day).limit(30)).all()

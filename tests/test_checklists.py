@@ -446,3 +446,45 @@ def test_schedule_skips_a_team_renamed_since_the_template_was_synced(app):
     db.session.commit()  # as if the template had named the department before it was renamed
     titles = [r.title for r in schedule(date.today() + timedelta(days=2))]
     assert titles.count("夜审前检查") == 1  # 前厅部's run; the renamed one is skipped (and logged), nothing fails
+
+
+def test_a_shift_run_is_readable_by_whoever_is_rostered_on_it(client, auth):
+    """"My checklists" lists a per-shift run to the person rostered on it, so its page opens for them too, even
+    when their position is not among the template's (cs.agent5 is a 投诉专员); the next shift's run does not."""
+    from app.rosters.models import RosterEntry, Team
+    today = date.today()
+    team = db.session.scalar(sa.select(Team).where(Team.code == "CS-HOTLINE"))
+    a, b = (next(s for s in team.shift_types if s.code == code) for code in ("A", "B"))
+    agent = user("cs.agent5")
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.user_id == agent.id, RosterEntry.day == today))
+    db.session.add(RosterEntry(team_id=team.id, shift_type_id=a.id, user_id=agent.id, day=today))
+    schedule(today)
+    db.session.commit()
+    run_of = lambda st: db.session.scalar(sa.select(ChecklistRun).where(  # noqa: E731
+        ChecklistRun.shift_type_id == st.id, ChecklistRun.run_date == today))
+    auth.login("cs.agent5")
+    assert run_of(a).title in client.get("/checklists/").get_data(as_text=True)
+    assert client.get(f"/checklists/runs/{run_of(a).id}").status_code == 200
+    assert client.get(f"/checklists/runs/{run_of(b).id}").status_code == 403
+
+
+def test_template_history_counts_only_the_departments_the_manager_manages(client, auth):
+    """A template's statistics are read by managers of the departments it is for, and show their runs only."""
+    from app.checklists.runs import start
+    from app.org import Department
+    template = db.session.scalar(sa.select(ChecklistTemplate).where(ChecklistTemplate.code == "CL-FO-NA-PRECHECK"))
+    it = db.session.scalar(sa.select(Department).where(Department.code == "IT"))
+    other = start(template.title, "recurring", template.current.items, date.today() - timedelta(days=2),
+                  revision=template.current, department=it)
+    schedule(date.today() - timedelta(days=2))
+    db.session.commit()
+    link = f'/checklists/runs/{other.id}"'
+    auth.login("fo.manager")
+    html = client.get("/checklists/templates/CL-FO-NA-PRECHECK").get_data(as_text=True)
+    assert 'id="missed"' in html and link not in html
+    auth.logout()
+    auth.login("it.manager")  # IT is not what the template is for: its name alone does not open the page
+    assert client.get("/checklists/templates/CL-FO-NA-PRECHECK").status_code == 403
+    auth.logout()
+    auth.login("admin")
+    assert link in client.get("/checklists/templates/CL-FO-NA-PRECHECK").get_data(as_text=True)

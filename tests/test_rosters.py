@@ -425,3 +425,23 @@ def test_an_unconfirmed_handover_is_flagged_to_the_supervisor(client, auth):
     auth.logout()
     auth.login("fo.night")  # not a supervisor
     assert 'id="unconfirmed-handovers"' not in client.get("/").get_data(as_text=True)
+
+
+def test_a_feed_stops_when_its_owner_may_no_longer_read_the_team(client, auth):
+    """The secret address is the only credential, so it carries its owner's read scope: leaving the team ends
+    the team feed, deactivation ends every feed."""
+    t = team()
+    put(t, "fo.night", "N", date.today() + timedelta(days=3))
+    auth.login("fo.night")
+    auth.post("/rosters/calendar", {}, token_from="/rosters/calendar")
+    auth.post("/rosters/calendar", {"team": "FO-DESK"}, token_from="/rosters/calendar")
+    personal, team_feed = re.findall(r"/calendar/([\w-]+)\.ics", client.get("/rosters/calendar").get_data(as_text=True))
+    anonymous = client.application.test_client()
+    assert anonymous.get(f"/calendar/{team_feed}.ics").status_code == 200
+    t.members = [m for m in t.members if m.username != "fo.night"]
+    db.session.commit()
+    assert anonymous.get(f"/calendar/{team_feed}.ics").status_code == 404
+    assert anonymous.get(f"/calendar/{personal}.ics").status_code == 200
+    user("fo.night").active = False
+    db.session.commit()
+    assert anonymous.get(f"/calendar/{personal}.ics").status_code == 404

@@ -219,3 +219,154 @@ def test_server_error_page_is_in_the_portals_look(app):
     r = app.test_client().get("/broken")
     html = r.get_data(as_text=True)
     assert r.status_code == 500 and "<html" in html and "出错了" in html and "boom" not in html
+
+
+# Read scope: role × route × foreign id ----------------------------------------------------------------
+# Who may read another team's or department's objects (README "Who may read what"). Each object route is
+# requested by seven people: the object's own person or team member, a colleague of the same department who is
+# not on the team (nor the run's person), the team's supervisor (a staff member of another department, so that
+# the supervisor rule is tested apart from the manager rule), a staff member and a manager of another
+# department, the manager of the object's department, and an admin. An existing object the user may not read
+# is 403 (team codes, template ids and run numbers are no secret: /duty lists every team); one that does not
+# exist is 404.
+PERSONAS = {"member": None, "colleague": "fo.desk2", "supervisor": "cs.agent6", "foreign_staff": "cs.agent",
+            "foreign_manager": "cs.manager", "manager": "fo.manager", "admin": "admin"}
+TEAM_SCOPE = {"member": 200, "colleague": 403, "supervisor": 200, "foreign_staff": 403, "foreign_manager": 403,
+              "manager": 200, "admin": 200}
+RUN_SCOPE = {**TEAM_SCOPE, "supervisor": 403}  # a run is its person's, not the roster supervisor's
+MANAGER_SCOPE = {**RUN_SCOPE, "member": 403}  # manager pages: staff stop at the role check
+
+
+def newhire_run():
+    from app.checklists.models import ChecklistRun
+    return db.session.scalar(sa.select(ChecklistRun).join(User, User.id == ChecklistRun.assignee_id).where(
+        User.username == "newhire", ChecklistRun.kind == "onboarding"))
+
+
+def yesterday():
+    from datetime import date, timedelta
+    return date.today() - timedelta(days=1)
+
+
+# endpoint → (method, URL maker, the "member" persona, expected status per persona)
+READ_SCOPE = {
+    "rosters.month": ("GET", lambda: "/rosters/FO-DESK/month", "fo.staff", TEAM_SCOPE),
+    "rosters.week": ("GET", lambda: "/rosters/FO-DESK/week", "fo.staff", TEAM_SCOPE),
+    "rosters.handover": ("GET", lambda: f"/rosters/FO-DESK/handover?shift=N&day={yesterday()}", "fo.staff", TEAM_SCOPE),
+    "rosters.export": ("GET", lambda: "/rosters/FO-DESK/export?format=csv", "fo.night", TEAM_SCOPE),
+    "rosters.calendar_new": ("POST", lambda: "/rosters/calendar", "fo.night",
+                             {p: 303 if s == 200 else s for p, s in TEAM_SCOPE.items()}),
+    "checklists.run": ("GET", lambda: f"/checklists/runs/{newhire_run().id}", "newhire", RUN_SCOPE),
+    "checklists.item": ("GET", lambda: f"/checklists/runs/{newhire_run().id}/items/{newhire_run().items[0].id}",
+                        "newhire", RUN_SCOPE),
+    "checklists.record": ("GET", lambda: f"/checklists/runs/{newhire_run().id}/record", "newhire", RUN_SCOPE),
+    "checklists.history": ("GET", lambda: "/checklists/templates/CL-FO-NA-PRECHECK", "fo.night", MANAGER_SCOPE),
+    "acks.department": ("GET", lambda: "/acks/departments/FO", "fo.night", MANAGER_SCOPE),
+    "acks.department_matrix": ("GET", lambda: "/acks/departments/FO/matrix", "fo.night", MANAGER_SCOPE),
+    "acks.person": ("GET", lambda: "/acks/people/fo.night", "fo.night", MANAGER_SCOPE),
+}
+# Routes that take an id and are not in READ_SCOPE, and why.
+READ_OPEN = {
+    "sops.show": "the library is the company's procedures: every signed-in staff member",
+    "sops.diff": "the library", "sops.attachment": "the library", "acks.sign_page": "the library",
+    "checklists.start_sop_run": "the library (the run it starts is the user's own)",
+    "acks.sop_report": "lists only the people of the manager's department (tests/test_acks.py)",
+    "acks.sheet": "lists only the people of the manager's department", "acks.export": "the same people as the report",
+    "rosters.cell_edit": "the editor: supervisors only (tests/test_rosters.py)",
+    "rosters.ical": "the secret address is the credential; it stops when its owner may no longer read the team",
+}
+
+
+def arrange_personas():
+    """FO-DESK's supervisor becomes cs.agent6 (staff, 客服中心), and fo.desk2 leaves the team but stays in 前厅部."""
+    from app.rosters.models import Team
+    team = db.session.scalar(sa.select(Team).where(Team.code == "FO-DESK"))
+    team.supervisor_id = db.session.scalar(sa.select(User.id).where(User.username == "cs.agent6"))
+    team.members = [m for m in team.members if m.username != "fo.desk2"]
+    db.session.commit()
+
+
+def test_every_route_that_takes_an_id_has_a_read_scope(app: Flask):
+    """A new page about one team, run, template, department or person must say who may read it."""
+    with_ids = {r.endpoint for r in app.url_map.iter_rules() if r.arguments and "GET" in r.methods
+                and r.endpoint != "static" and ROUTES[r.endpoint][1] in ("staff", "manager")}
+    assert with_ids - set(READ_SCOPE) - set(READ_OPEN) == set(), "decide who may read it: READ_SCOPE or READ_OPEN"
+
+
+@pytest.mark.parametrize("endpoint", sorted(READ_SCOPE))
+@pytest.mark.parametrize("persona", list(PERSONAS))
+def test_role_by_route_by_foreign_id_sweep(app, endpoint, persona):
+    arrange_personas()
+    method, url, member, expected = READ_SCOPE[endpoint]
+    client = app.test_client()
+    Auth(client).login(PERSONAS[persona] or member)
+    data = {"csrf_token": Auth(client).token(), "team": "FO-DESK"} if method == "POST" else None
+    r = client.open(url(), method=method, data=data)
+    assert r.status_code == expected[persona], (endpoint, persona, PERSONAS[persona] or member, r.status_code)
+
+
+@pytest.mark.parametrize("url", ["/rosters/NOPE/month", "/rosters/NOPE/week", "/rosters/NOPE/handover",
+                                 "/rosters/NOPE/export", "/checklists/templates/NOPE", "/checklists/runs/999999"])
+@pytest.mark.parametrize("username", ["cs.agent", "fo.manager", "admin"])
+def test_an_unknown_id_is_404_for_everyone(client, auth, url, username):
+    auth.login(username)
+    assert client.get(url).status_code == (403 if "templates" in url and username == "cs.agent" else 404)
+    # A feed for a team that does not exist is refused too, rather than quietly becoming a personal feed.
+    from app.rosters.models import CalendarToken
+    assert auth.post("/rosters/calendar", {"team": "NOPE"}, token_from="/rosters/calendar").status_code == 404
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CalendarToken)) == 0
+
+
+def test_duty_log_and_team_listings_show_only_teams_the_user_may_read(client, auth):
+    """Contents, not only status: the demo's FO-DESK night handover (VIP room 1808) and its people stay out of
+    another team's duty log, whatever its filters say, and out of its team list."""
+    from app.rosters.models import Handover, Team
+    from app.rosters.service import save_handover
+    cs = db.session.scalar(sa.select(Team).where(Team.code == "CS-HOTLINE"))
+    save_handover(db.session.scalar(sa.select(User).where(User.username == "cs.agent")), cs, cs.shift_types[0],
+                  yesterday(), {"other": "客服交接"}, [])
+    db.session.commit()
+    auth.login("cs.agent")
+    for url in ("/rosters/log", f"/rosters/log?team=FO-DESK&date={yesterday()}", "/rosters/log?person=fo.night",
+                "/rosters/log?person=周强"):
+        html = client.get(url).get_data(as_text=True)
+        rows = html.split('id="duty-log"')[1] if 'id="duty-log"' in html else ""
+        assert "前台值班组" not in html and "/rosters/FO-DESK/handover" not in html and "周强" not in rows, url
+    assert "客服热线组" in client.get("/rosters/log").get_data(as_text=True)  # their own team's handover
+    index = client.get("/rosters/").get_data(as_text=True)
+    assert "客服热线组" in index and "FO-DESK" not in index
+    auth.logout()
+    auth.login("fo.manager")
+    html = client.get("/rosters/log").get_data(as_text=True)
+    assert "前台值班组" in html and "周强" in html and "客服热线组" not in html
+    auth.logout()
+    auth.login("admin")
+    html = client.get("/rosters/log").get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Handover)) == 2
+    assert "前台值班组" in html and "客服热线组" in html
+
+
+def test_on_duty_shows_every_team_but_unsigned_sops_only_to_those_who_may_read_it(client, auth):
+    """/duty keeps its point (whom to call, in any team) without telling everyone who has not signed what."""
+    from datetime import date, timedelta
+    from app.rosters.models import RosterEntry, Team
+    fo = db.session.scalar(sa.select(Team).where(Team.code == "FO-DESK"))
+    newhire = db.session.scalar(sa.select(User).where(User.username == "newhire"))
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == fo.id))
+    today = date.today()
+    # On every FO-DESK shift today and last night, so that the new hire is on now or next whatever the hour.
+    for day, st in [(today - timedelta(days=1), s) for s in fo.shift_types if s.code == "N"] + [(today, s) for s in fo.shift_types]:
+        db.session.add(RosterEntry(team_id=fo.id, shift_type_id=st.id, user_id=newhire.id, day=day, note="陪同1808房贵宾"))
+    db.session.commit()
+
+    def fo_section(username):
+        auth.login(username)
+        html = client.get("/duty").get_data(as_text=True)
+        auth.logout()
+        return html.split('data-team="FO-DESK"')[1].split('class="duty-team"')[0]
+
+    assert "林晓" in fo_section("fo.staff") and "⚠ FO-" in fo_section("fo.staff")
+    foreign = fo_section("cs.agent")
+    assert "林晓" in foreign and "☎ 138-0571-" in foreign  # whom to call
+    assert "FO-NA-001" not in foreign and "⚠" not in foreign
+    assert "1808" not in foreign and "1808" not in fo_section("fo.staff")  # cell notes stay on the grid

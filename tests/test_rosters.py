@@ -445,3 +445,18 @@ def test_a_feed_stops_when_its_owner_may_no_longer_read_the_team(client, auth):
     user("fo.night").active = False
     db.session.commit()
     assert anonymous.get(f"/calendar/{personal}.ics").status_code == 404
+
+
+def test_other_teams_swaps_neither_show_nor_push_mine_off_the_page(client, auth):
+    _t, entry = swap_setup(10)
+    auth.login("fo.staff")
+    auth.post("/rosters/swaps", {"entry": entry.id, "colleague": "newhire"}, token_from="/rosters/swaps")
+    cs = team("CS-HOTLINE")
+    other = db.session.scalar(sa.select(RosterEntry).where(RosterEntry.team_id == cs.id).limit(1))
+    agent, agent2 = user("cs.agent"), user("cs.agent2")
+    db.session.add_all([SwapRequest(team_id=cs.id, entry_id=other.id, requester_id=agent.id, colleague_id=agent2.id,
+                                    status="declined") for _n in range(200)])  # newer than mine
+    db.session.commit()
+    html = client.get("/rosters/swaps").get_data(as_text=True)
+    mine = html.split('id="swaps-mine"')[1]
+    assert "林晓" in mine and "郑洁" not in html and "客服热线组" not in html

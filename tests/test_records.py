@@ -250,3 +250,60 @@ def test_truncate_is_refused(app, table):
         db.session.execute(sa.text(statement))
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(sa.table(table))) == before > 0
+
+
+# ---------------------------------------------------------------- the signing transaction
+
+
+def write_lock_free() -> bool:
+    """Could another process write right now? SQLite: a second connection gets BEGIN IMMEDIATE at once.
+    PostgreSQL: no other session of this database holds a transaction that has written (an xid)."""
+    url = db.engine.url
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(url.database, timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            conn.close()
+    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname=url.database) as conn:
+        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()").fetchone()[0] == 0
+
+
+def test_the_password_is_checked_without_holding_the_write_lock(client, auth, monkeypatch):
+    from tests.test_acks import sign
+    auth.login("newhire")
+    probes = []
+    check = User.check_password
+
+    def probing(self, password):
+        probes.append(write_lock_free())
+        return check(self, password)
+
+    monkeypatch.setattr(User, "check_password", probing)
+    assert sign(auth, "FO-CI-001", password="wrong").status_code == 401
+    assert sign(auth, "FO-CI-001").status_code == 303
+    assert probes == [True, True]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Acknowledgement).join(User).where(
+        User.username == "newhire", Acknowledgement.sop_id == Sop.id, Sop.code == "FO-CI-001")) == 1
+
+
+def test_loading_the_user_never_takes_the_write_lock(client, auth, monkeypatch):
+    """Flask-Login loads the user on every request, POSTs included."""
+    from tests.test_acks import sign
+    auth.login("newhire")
+    probes = []
+    loader = login_manager._user_callback
+
+    def probing(token):
+        user = loader(token)
+        probes.append(write_lock_free())
+        return user
+
+    monkeypatch.setattr(login_manager, "_user_callback", probing)
+    assert sign(auth, "FO-CI-001").status_code == 303
+    assert probes and all(probes), probes

@@ -5,6 +5,8 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -307,3 +309,145 @@ def test_loading_the_user_never_takes_the_write_lock(client, auth, monkeypatch):
     monkeypatch.setattr(login_manager, "_user_callback", probing)
     assert sign(auth, "FO-CI-001").status_code == 303
     assert probes and all(probes), probes
+
+
+# ---------------------------------------------------------------- backups that have been restored
+
+
+def signature_pairs() -> set[tuple[int, int]]:
+    return {tuple(r) for r in db.session.execute(sa.select(Acknowledgement.user_id, Acknowledgement.revision_id))}
+
+
+class Writer(threading.Thread):
+    """Signs (and, once out of things to sign, audits) in a loop, one commit at a time, as the portal would."""
+
+    def __init__(self, app):
+        super().__init__(daemon=True)
+        self.app, self.committed, self.error = app, [], None
+        self.stop = threading.Event()
+
+    def pairs(self) -> list[tuple[int, int]]:
+        signed = signature_pairs()
+        sops = db.session.scalars(sa.select(Sop).where(Sop.retired_at.is_(None))).all()
+        users = db.session.scalars(sa.select(User).where(User.active)).all()
+        return [(u.id, s.id) for s in sops for u in users if (u.id, s.current_revision_id) not in signed]
+
+    def run(self):
+        from app.acks.signing import record_signature
+        with self.app.app_context():
+            try:
+                todo = iter(self.pairs())
+                while not self.stop.is_set():
+                    pair = next(todo, None)
+                    if pair is None:
+                        audit.record("test.load", "thing:load")
+                    else:
+                        user, sop = db.session.get(User, pair[0]), db.session.get(Sop, pair[1])
+                        record_signature(user, sop, sop.current, "test")
+                        pair = (user.id, sop.current_revision_id)
+                    db.session.commit()
+                    self.committed.append(pair)
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                self.error = e
+            finally:
+                db.session.remove()
+
+    def wait_for_more(self, n: int) -> None:
+        target = len(self.committed) + n
+        deadline = time.monotonic() + 60
+        while len(self.committed) < target and self.error is None:
+            assert time.monotonic() < deadline, "the writer stalled"
+            time.sleep(0.01)
+        assert self.error is None, self.error
+
+
+def empty_instance(tmp_path: Path, monkeypatch):
+    """A new app over an empty database, instance folder and content folder."""
+    from app import create_app
+    from tests.conftest import BASE, new_database
+    target = tmp_path / "restored"
+    target.mkdir()
+    monkeypatch.setenv("SOP_INSTANCE_DIR", str(target / "instance"))
+    uri = new_database(None, target)
+    return create_app({**BASE, "SQLALCHEMY_DATABASE_URI": uri, "CONTENT_DIR": str(target / "content"),
+                       "SOP_DIR": str(target / "content" / "sops")}), uri
+
+
+def test_a_backup_under_write_load_restores_into_a_copy_that_verifies(app, tmp_path, monkeypatch):
+    from app import backup
+    from tests.conftest import drop_database
+    writer = Writer(app)
+    before_snapshot, after_snapshot = [], []
+    snapshot = backup.snapshot_database
+
+    def under_load(dest):
+        writer.wait_for_more(3)  # commits after the anchor was copied
+        before_snapshot.extend(p for p in writer.committed if p)
+        name = snapshot(dest)
+        done = len(writer.committed)
+        writer.wait_for_more(3)  # and after the snapshot: not in the copy
+        after_snapshot.extend(p for p in writer.committed[done:] if p)
+        return name
+
+    monkeypatch.setattr(backup, "snapshot_database", under_load)
+    writer.start()
+    try:
+        result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "bk")])
+    finally:
+        writer.stop.set()
+        writer.join(30)
+    assert writer.error is None and result.exit_code == 0, (writer.error, result.output)
+    assert len(before_snapshot) >= 3 and after_snapshot  # signatures, not only audit events, on both sides
+    manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
+    assert {"audit/audit.key", "audit/audit-head", "content/org.yaml"} <= set(manifest["files"])
+    assert any(name.startswith("content/sops/") for name in manifest["files"])
+
+    restored, uri = empty_instance(tmp_path, monkeypatch)
+    try:
+        with restored.app_context():  # the CLI runs in the active app context (the fixture's is active)
+            result = restored.test_cli_runner().invoke(args=["restore", str(tmp_path / "bk")])
+        assert result.exit_code == 0, result.output
+        assert "audit trail intact" in result.output and "0 mismatches" in result.output
+        with restored.app_context():
+            report = audit.full_check()
+            assert report.ok, report.problems
+            copied = signature_pairs()
+            assert set(before_snapshot) <= copied  # everything committed before the snapshot
+            assert not copied & set(after_snapshot)  # nothing committed after it
+        content = Path(restored.config["CONTENT_DIR"])
+        assert (content / "org.yaml").read_bytes() == (ROOT / "content" / "org.yaml").read_bytes()
+        assert os.stat(Path(restored.instance_path) / "audit.key").st_mode & 0o077 == 0
+    finally:
+        with restored.app_context():
+            db.engine.dispose()
+        drop_database(uri)
+
+
+def test_restore_refuses_an_instance_that_is_not_empty(app, tmp_path):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", str(tmp_path / "bk")]).exit_code == 0
+    result = runner.invoke(args=["restore", str(tmp_path / "bk")])
+    assert result.exit_code == 1
+    assert "restore needs an empty instance" in result.output and "tables" in result.output
+    assert "audit.key exists" in result.output
+    again = runner.invoke(args=["backup", str(tmp_path / "bk")])
+    assert again.exit_code == 1 and "is not empty" in again.output
+
+
+def test_restore_checks_the_manifest_before_touching_anything(app, tmp_path, monkeypatch):
+    from tests.conftest import drop_database
+    assert app.test_cli_runner().invoke(args=["backup", str(tmp_path / "bk")]).exit_code == 0
+    with open(tmp_path / "bk" / "content" / "org.yaml", "a") as f:
+        f.write("# edited after the backup\n")
+    restored, uri = empty_instance(tmp_path, monkeypatch)
+    try:
+        with restored.app_context():
+            result = restored.test_cli_runner().invoke(args=["restore", str(tmp_path / "bk")])
+        assert result.exit_code == 1 and "the backup is damaged" in result.output and "content/org.yaml" in result.output
+        with restored.app_context():
+            assert sa.inspect(db.engine).get_table_names() == []
+        assert not (Path(restored.instance_path) / "audit.key").exists()
+    finally:
+        with restored.app_context():
+            db.engine.dispose()
+        drop_database(uri)

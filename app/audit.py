@@ -324,5 +324,5 @@ def verify_command(limit: int, signatures: bool):
     if len(report.problems) > limit:
         click.echo(f"… and {len(report.problems) - limit} more problems")
     if not report.ok:
-        click.echo(f"audit verify: {len(report.problems)} problems")
+        click.echo(f"audit verify: {len(report.problems)} problem{'' if len(report.problems) == 1 else 's'}")
         raise SystemExit(1)

@@ -100,6 +100,7 @@ def backup(dest: Path) -> dict:
     if dest.exists() and any(dest.iterdir()):
         raise BackupError("%(dest)s is not empty; give a new folder for each backup", dest=dest)
     dest.mkdir(parents=True, exist_ok=True)
+    dest.chmod(0o700)  # password hashes and the audit key: for the portal's user only
     instance = Path(current_app.instance_path)
     for name in (audit.KEY_FILE, audit.HEAD_FILE):  # first: the anchor must not be newer than the snapshot
         if (instance / name).exists():

@@ -87,11 +87,12 @@ def read_only():
     expiring what was loaded, so the request's first statement after it begins the write transaction
     (BEGIN IMMEDIATE) as usual, and that transaction holds the lock only for the writes. Nothing may be written
     inside. Entered after the write transaction has begun, it changes nothing (the lock is already held).
-    PostgreSQL: reads take no lock that blocks a writer, so it does nothing there.
+    GETs already read in autocommit, and PostgreSQL's reads take no lock that blocks a writer: it does nothing
+    there.
     """
     session = db.session()
-    if (db.engine.dialect.name != "sqlite" or not has_request_context() or g.get("read_only")
-            or session.in_transaction()):
+    if (db.engine.dialect.name != "sqlite" or not has_request_context() or request.method in ("GET", "HEAD")
+            or g.get("read_only") or session.in_transaction()):
         yield
         return
     g.read_only = True

@@ -390,6 +390,9 @@ def test_a_backup_under_write_load_restores_into_a_copy_that_verifies(app, tmp_p
         return name
 
     monkeypatch.setattr(backup, "snapshot_database", under_load)
+    uploads = Path(app.instance_path) / "uploads" / "2026"
+    uploads.mkdir(parents=True)
+    (uploads / "夜审交接表.xlsx").write_bytes(b"PK\x03\x04 an attachment")
     writer.start()
     try:
         result = app.test_cli_runner().invoke(args=["backup", str(tmp_path / "bk")])
@@ -399,7 +402,8 @@ def test_a_backup_under_write_load_restores_into_a_copy_that_verifies(app, tmp_p
     assert writer.error is None and result.exit_code == 0, (writer.error, result.output)
     assert len(before_snapshot) >= 3 and after_snapshot  # signatures, not only audit events, on both sides
     manifest = json.loads((tmp_path / "bk" / "manifest.json").read_text())
-    assert {"audit/audit.key", "audit/audit-head", "content/org.yaml"} <= set(manifest["files"])
+    assert {"audit/audit.key", "audit/audit-head", "content/org.yaml", "uploads/2026/夜审交接表.xlsx"} <= set(
+        manifest["files"])
     assert any(name.startswith("content/sops/") for name in manifest["files"])
 
     restored, uri = empty_instance(tmp_path, monkeypatch)
@@ -417,6 +421,8 @@ def test_a_backup_under_write_load_restores_into_a_copy_that_verifies(app, tmp_p
         content = Path(restored.config["CONTENT_DIR"])
         assert (content / "org.yaml").read_bytes() == (ROOT / "content" / "org.yaml").read_bytes()
         assert os.stat(Path(restored.instance_path) / "audit.key").st_mode & 0o077 == 0
+        assert (Path(restored.instance_path) / "uploads" / "2026" / "夜审交接表.xlsx").read_bytes() == \
+            b"PK\x03\x04 an attachment"
     finally:
         with restored.app_context():
             db.engine.dispose()

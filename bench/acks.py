@@ -5,7 +5,7 @@
         [--overview-requests 2] [--export-runs 3] [--sign-users 100] [--sign-per-user 2] [--workers 4]
         [--sign-only] [--explain]
 
-    200 distinct signers at once through 4 workers, in about two minutes (issue #16):
+    200 distinct signers at once through 4 workers (issue #16; 5 min on the shared 2-core machine):
     PYTHONPATH=. .venv/bin/python bench/acks.py --db sqlite --sign-only --users 2000 --sops 40 \
         --signatures 20000 --sign-users 200 --sign-per-user 1
 

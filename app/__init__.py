@@ -55,7 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from app import acks, audit, auth, checklists, demo, rosters, search, sops
+    from app import acks, audit, auth, backup, checklists, demo, rosters, search, sops
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(sops.bp)
@@ -64,6 +64,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(checklists.bp)
     app.register_blueprint(rosters.bp)
     app.cli.add_command(audit.cli)
+    for command in backup.commands:
+        app.cli.add_command(command)
     app.cli.add_command(demo.cli)
     app.before_request(check_access)
     web.init_app(app)

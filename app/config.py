@@ -5,6 +5,7 @@ import os
 
 class Defaults:
     SECRET_KEY = "dev-only-change-me"
+    AUDIT_KEY = None  # keys the audit chain; default: instance/audit.key, created on first use (README: Records)
     SQLALCHEMY_DATABASE_URI = None  # set in create_app: sqlite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS = {}  # PostgreSQL adds pool_pre_ping in create_app; SQLite needs no ping
     SOP_DIR = None  # default: <repo>/content/sops
@@ -48,7 +49,7 @@ def parse(value: str):
 def from_environment() -> dict:
     """Settings taken from the environment: DATABASE_URL, SECRET_KEY, SOP_DIR and FLASK_* ."""
     env = {k[len("FLASK_"):]: parse(v) for k, v in os.environ.items() if k.startswith("FLASK_")}
-    for name in ("SECRET_KEY", "SOP_DIR", "CONTENT_DIR", "RATELIMIT_STORAGE_URI"):
+    for name in ("SECRET_KEY", "SOP_DIR", "CONTENT_DIR", "RATELIMIT_STORAGE_URI", "AUDIT_KEY"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     if os.environ.get("DATABASE_URL"):

@@ -1,6 +1,8 @@
 """Flask extensions, created here and bound to the app in create_app()."""
+from contextlib import contextmanager
+
 import sqlalchemy as sa
-from flask import request
+from flask import g, has_request_context, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -72,11 +74,39 @@ def configure_sqlite(engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        from flask import has_request_context
-
-        if has_request_context() and request.method in ("GET", "HEAD"):
+        if has_request_context() and (request.method in ("GET", "HEAD") or g.get("read_only")):
             return  # reads run in autocommit: no BEGIN/ROLLBACK round trips, never a write lock
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def read_only():
+    """Run a request's reads without taking SQLite's write lock: loading the user, checking a password.
+
+    Inside, statements run in autocommit (as in a GET). On leaving, the session's read transaction ends without
+    expiring what was loaded, so the request's first statement after it begins the write transaction
+    (BEGIN IMMEDIATE) as usual, and that transaction holds the lock only for the writes. Nothing may be written
+    inside. Entered after the write transaction has begun, it changes nothing (the lock is already held).
+    GETs already read in autocommit, and PostgreSQL's reads take no lock that blocks a writer: it does nothing
+    there.
+    """
+    session = db.session()
+    if (db.engine.dialect.name != "sqlite" or not has_request_context() or request.method in ("GET", "HEAD")
+            or g.get("read_only") or session.in_transaction()):
+        yield
+        return
+    g.read_only = True
+    try:
+        yield
+    finally:
+        g.read_only = False
+        if session.new or session.dirty or session.deleted:
+            raise RuntimeError("read_only(): the session has unflushed changes")
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()  # nothing to commit: it only returns the autocommit connection to the pool
+        finally:
+            session.expire_on_commit = expire
 
 
 def serialize(name: str) -> None:

@@ -18,6 +18,8 @@ from app.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("SOP_TEST_DATABASE_URL")
+# The instance folder each template was built in: its audit key and head anchor go with every copy.
+TEMPLATE_INSTANCES: dict[str, Path] = {}
 BASE = {"TESTING": True, "SECRET_KEY": "test", "RATELIMIT_ENABLED": False, "SERVER_NAME": None}
 
 
@@ -59,7 +61,9 @@ def build_template(tmp: Path, demo: bool) -> str:
             db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    return sa.engine.make_url(uri).database if PG_URL else str(tmp / "portal.db")
+    name = sa.engine.make_url(uri).database if PG_URL else str(tmp / "portal.db")
+    TEMPLATE_INSTANCES[name] = tmp / "instance"
+    return name
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +97,9 @@ def make_app(templates, tmp_path, kind="demo", **config):
     """
     uri = new_database(templates[kind], tmp_path)
     (tmp_path / "instance").mkdir(exist_ok=True)
+    for name in ("audit.key", "audit-head"):  # the database's audit key and anchor, as a restore would bring
+        if (TEMPLATE_INSTANCES[templates[kind]] / name).exists():
+            shutil.copy(TEMPLATE_INSTANCES[templates[kind]] / name, tmp_path / "instance" / name)
     os.environ["SOP_INSTANCE_DIR"] = str(tmp_path / "instance")
     settings = {**BASE, "SQLALCHEMY_DATABASE_URI": uri, **config}
     twin = create_app(settings)

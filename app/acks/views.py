@@ -15,7 +15,7 @@ from app.acks.reports import (department_overview, department_report, get_depart
                               person_signatures, signatures, sop_people, visible_departments)
 from app.acks.signing import MEANING, SignError, sign, sign_state
 from app.auth.models import User
-from app.extensions import db, limiter
+from app.extensions import db, limiter, read_only
 from app.htmx import render, wants_fragment
 from app.panels import home_panel
 from app.sops.diff import meta_diff, table_diff, text_diff
@@ -55,17 +55,20 @@ def sign_limit_key() -> str:
 @allow("staff")
 def sign_post(code: str):
     """Sign the current revision. A second click returns the first signature; a wrong password is refused."""
-    sop = get_sop(code)
+    with read_only():  # the write lock waits for sign()'s writes (SQLite)
+        sop = get_sop(code)
     try:
         sign(current_user, sop, request.form.get("revision_id", type=int), request.form.get("password", ""))
     except SignError as e:
         db.session.commit()  # keeps the audit entry of a failed attempt
-        return panel(sop, e.message(), e.status)
+        with read_only():
+            return panel(sop, e.message(), e.status)
     db.session.commit()
     if not wants_fragment():
         flash(_("Signed. Thank you."), "success")
         return redirect(url_for("sops.show", code=code), 303)
-    resp = panel(sop)
+    with read_only():  # the signature is saved: drawing the panel must not wait for the write lock
+        resp = panel(sop)
     resp.headers["HX-Trigger"] = "acks-changed"  # the badge in the header counts again
     return resp
 

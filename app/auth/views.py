@@ -12,7 +12,7 @@ from app.auth import bp
 from app.auth.forms import LoginForm, PasswordForm, UserCreateForm, UserEditForm
 from app.auth.models import User
 from app.auth.service import AccountError, UserData, authenticate, change_password, create_user, filter_users, sign_in, update_user
-from app.extensions import LOCALES, db, limiter, login_manager
+from app.extensions import LOCALES, db, limiter, login_manager, read_only
 from app.htmx import is_htmx, redirect_htmx, render
 from app.org import departments
 
@@ -23,7 +23,8 @@ def load_user(token: str):
     user_id, _sep, version = token.partition(":")
     if not user_id.isdigit() or not version.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
+    with read_only():  # a POST must not take SQLite's write lock just to find out who is asking
+        user = db.session.get(User, int(user_id))
     if user is None or not user.active or user.session_version != int(version):
         return None
     return user

@@ -157,6 +157,7 @@ def test_security_headers(client, auth):
 
 def test_production_config_marks_cookies_secure(tmp_path, monkeypatch):
     monkeypatch.setenv("FLASK_SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("SECRET_KEY", "a-long-production-secret-key")
     monkeypatch.setenv("SOP_INSTANCE_DIR", str(tmp_path))
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True

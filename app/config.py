@@ -24,6 +24,8 @@ class Defaults:
     # memory:// counts in each process: fine for `flask run`; gunicorn.conf.py refuses it with several workers.
     RATELIMIT_STORAGE_URI = "memory://"  # redis://127.0.0.1:6379 with several workers or nodes
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis unreachable: each worker counts on its own until it answers again (logins keep working, not a 500).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     LOGIN_LIMIT_IP = "20 per minute"  # login attempts per address
     LOGIN_LIMIT_ACCOUNT = "5 per minute"  # login attempts per (account, address): never locks out the owner elsewhere
     PROXY_HOPS = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted (ProxyFix); 0 = none

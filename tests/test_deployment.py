@@ -255,6 +255,17 @@ def test_gunicorn_refuses_a_configuration_that_cannot_protect_logins(demo_copy, 
     assert "Booting worker" not in out  # refused in the master, before any worker
 
 
+@pytest.fixture
+def redis_down_app(templates, tmp_path):
+    yield from served(templates, tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1")
+
+
+def test_when_redis_is_down_logins_still_answer_and_are_still_limited(redis_down_app):
+    """Each worker then counts on its own (the in-memory fallback) rather than answering 500."""
+    auth = Auth(redis_down_app.test_client())
+    assert [auth.login("fo.staff", f"guess-{i}").status_code for i in range(6)] == [401] * 5 + [429]
+
+
 # Behind a reverse proxy ----------------------------------------------------------------------------------
 
 

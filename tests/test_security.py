@@ -170,7 +170,7 @@ def test_pages_load_nothing_from_other_hosts(client, auth):
     assert not re.search(r'(src|href)="(https?:)?//', html)
 
 
-def test_authenticated_pages_fragments_and_exports_are_not_stored(client, auth):
+def test_authenticated_pages_fragments_and_exports_are_not_stored(app, client, auth):
     assert "no-store" not in client.get("/login").headers.get("Cache-Control", "")  # nothing private yet
     auth.login("fo.manager")
     for url in ("/", "/sops/", "/sops/FO-NA-001", "/sops/FO-NA-001",  # twice: the second from the page cache
@@ -180,6 +180,12 @@ def test_authenticated_pages_fragments_and_exports_are_not_stored(client, auth):
     r = auth.post("/acks/sops/FO-NA-001/export", {"format": "csv"}, token_from="/acks/sops/FO-NA-001")
     assert r.status_code == 200 and r.mimetype == "text/csv" and r.cache_control.no_store
     assert client.get("/sops/", headers=HX).cache_control.no_store
+    from app.rosters.models import CalendarToken
+
+    auth.post("/rosters/calendar", {}, token_from="/rosters/calendar")
+    feed = db.session.scalar(sa.select(CalendarToken).order_by(CalendarToken.id.desc()).limit(1))
+    r = app.test_client().get(f"/calendar/{feed.token}.ics")  # no session: the address is the credential
+    assert r.status_code == 200 and r.cache_control.no_store
     r = client.get("/static/vendor/htmx/htmx.min.js")  # static files keep their week of caching
     assert not r.cache_control.no_store and r.cache_control.max_age == 7 * 24 * 3600
     r.close()

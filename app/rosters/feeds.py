@@ -94,4 +94,5 @@ def ical(token: str):
     found = db.session.scalar(sa.select(CalendarToken).where(CalendarToken.token == token, CalendarToken.revoked_at.is_(None)))
     if found is None:
         abort(404)
-    return Response(feed(found, local_today()), mimetype="text/calendar")
+    # A personal schedule: no proxy or disk cache keeps it (the secret address is in no one's session).
+    return Response(feed(found, local_today()), mimetype="text/calendar", headers={"Cache-Control": "no-store, private"})

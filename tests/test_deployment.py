@@ -299,6 +299,23 @@ def test_with_one_proxy_hop_the_forwarded_address_is_recorded_and_limited(proxie
     assert last_audit().ip == "198.51.100.8"
 
 
+def test_with_one_proxy_hop_a_signature_records_the_forwarded_address(proxied_app):
+    from app.acks.models import Acknowledgement
+    from app.sops.models import Sop
+
+    client = proxied_app.test_client()
+    auth = Auth(client)
+    assert client.post("/login", data={"username": "newhire", "password": "demo-2026", "csrf_token": auth.token()},
+                       headers={"X-Forwarded-For": "203.0.113.21"}).status_code == 303
+    revision = db.session.scalar(sa.select(Sop.current_revision_id).where(Sop.code == "FO-CI-001"))
+    r = auth.post("/sops/FO-CI-001/ack", {"password": "demo-2026", "revision_id": revision},
+                  token_from="/sops/FO-CI-001/ack", headers={"X-Forwarded-For": "203.0.113.21"})
+    assert r.status_code in (200, 303)
+    ack = db.session.scalar(sa.select(Acknowledgement).where(Acknowledgement.revision_id == revision,
+                                                             Acknowledgement.user.has(username="newhire")))
+    assert ack.ip == "203.0.113.21" and last_audit().action == "ack.sign" and last_audit().ip == "203.0.113.21"
+
+
 def test_without_proxy_hops_the_header_is_ignored(direct_app):
     assert wrong_login(direct_app, "203.0.113.5") == 401
     assert last_audit().ip == "127.0.0.1"

@@ -9,7 +9,7 @@ DEV_SECRET_KEY = "dev-only-change-me"
 
 
 class Defaults:
-    SECRET_KEY = DEV_SECRET_KEY  # refused outside debug and tests: see check_secret_key()
+    SECRET_KEY = DEV_SECRET_KEY  # refused outside debug and tests: see secret_key_problem()
     SQLALCHEMY_DATABASE_URI = None  # set in create_app: sqlite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS = {}  # PostgreSQL adds pool_pre_ping in create_app; SQLite needs no ping
     SOP_DIR = None  # default: <repo>/content/sops

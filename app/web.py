@@ -31,11 +31,11 @@ ERRORS = {
 def local_path(url: str | None, fallback: str) -> str:
     """url when it is a path on this site, else fallback: a `next=` never sends anyone to another host.
 
-    Browsers read "//host", "/\\host" and "/<tab>/host" as another host, so a backslash or a control character
-    anywhere refuses the value too.
+    Browsers read "//host", "/\\host" and "/<tab>/host" as another host (they drop tabs and line breaks), so a
+    backslash or a control character anywhere refuses the value too.
     """
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url \
-            or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         return fallback
     parts = urlsplit(url)
     return fallback if parts.scheme or parts.netloc else url

@@ -192,7 +192,7 @@ def test_authenticated_pages_fragments_and_exports_are_not_stored(app, client, a
 
 
 OFF_SITE = ["https://evil.example/x", "//evil.example/x", "/\\evil.example/x", "/\t/evil.example/x",
-            "javascript:alert(1)", "http:/evil.example", " /x"]
+            "/\n/evil.example/x", "javascript:alert(1)", "http:/evil.example", " //evil.example"]
 
 
 @pytest.mark.parametrize("target", OFF_SITE)
@@ -210,6 +210,7 @@ def test_next_addresses_stay_on_the_site(client, auth, target):
     from app.web import local_path  # the one helper every next= goes through
 
     assert local_path(target, "/fallback") == "/fallback"
+    assert local_path("/sops/FO-NA-001/files/交接 表.xlsx", "/fallback") == "/sops/FO-NA-001/files/交接 表.xlsx"
 
 
 def test_notes_over_the_cap_are_refused_with_a_message_and_nothing_is_saved(app, client, auth):

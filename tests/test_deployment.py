@@ -257,7 +257,12 @@ def test_gunicorn_refuses_a_configuration_that_cannot_protect_logins(demo_copy, 
 
 @pytest.fixture
 def redis_down_app(templates, tmp_path):
+    from app.extensions import limiter
+
     yield from served(templates, tmp_path, RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1")
+    # The limiter is one object per process and remembers "storage dead" across init_app(); the next test's app
+    # would count in the fallback and switch back to its real storage mid-test (a fresh count).
+    limiter._storage_dead = False
 
 
 def test_when_redis_is_down_logins_still_answer_and_are_still_limited(redis_down_app):

@@ -17,8 +17,14 @@ install: $(BIN)/.installed
 translations: install
 	$(BIN)/pybabel compile -d translations --statistics 2>&1 | tail -1
 
-# venv + install, migrate, demo content and users (credentials printed), serve on http://127.0.0.1:5000
-run: install translations
+# The app refuses the public development key outside debug and tests: the first run writes a random one.
+instance/secret_key: | install
+	@mkdir -p instance
+	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@.tmp && mv $@.tmp $@
+	@echo "wrote a random SECRET_KEY to $@ (keep it: a new key logs everyone out)"
+
+# venv + install, a secret key, migrate, demo content and users (credentials printed), serve on http://127.0.0.1:5000
+run: install translations instance/secret_key
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
@@ -39,5 +45,5 @@ bench: install translations
 
 # After changing UI text: extract the English msgids and merge them into the Chinese catalog.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k AccountError -k SignError -k RunError -k RosterError -o translations/messages.pot app templates
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k AccountError -k SignError -k RunError -k RosterError -k N_ -o translations/messages.pot app templates
 	$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh --no-fuzzy-matching

@@ -40,11 +40,32 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESSLOG") else None
 # Errors and worker lifecycle messages go to stderr.
 errorlog = "-"
 
-# Trust X-Forwarded-* headers only from the local reverse proxy.
+# Trust X-Forwarded-Proto only from the local reverse proxy. The client's address (rate limits, the audit trail,
+# signatures) comes from X-Forwarded-For only when the app's PROXY_HOPS says how many proxies to trust.
 forwarded_allow_ips = "127.0.0.1"
 
 # Each worker imports the app itself (no shared state created before fork, e.g. database connections).
 preload_app = False
+
+
+def on_starting(server):
+    """Refuse, before any worker starts, a configuration that would not protect logins: the public development
+    SECRET_KEY, or memory:// rate-limit storage with several workers (each would count on its own, so 4 workers
+    let through 4 times as many password guesses). Same settings as the app: app.config.load()."""
+    from flask import Config
+    from flask.helpers import get_debug_flag
+
+    from app import instance_path
+    from app.config import load, rate_limit_problem, secret_key_problem
+
+    config = Config(instance_path())
+    load(config, instance_path())
+    problems = [rate_limit_problem(config, server.cfg.workers)]
+    if not (config.get("TESTING") or get_debug_flag()):
+        problems.append(secret_key_problem(config))
+    problems = [p for p in problems if p]
+    if problems:
+        raise RuntimeError("refusing to start:\n  " + "\n  ".join(problems))  # gunicorn prints it and exits 1
 
 
 def post_worker_init(worker):

@@ -3,10 +3,11 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import web
 from app.access import check_access
-from app.config import Defaults, from_environment
+from app.config import load, secret_key_problem
 from app.extensions import babel, configure_sqlite, csrf, db, htmx, limiter, login_manager, migrate, select_locale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,19 +21,29 @@ def database_url(url: str) -> str:
     return url
 
 
+def instance_path() -> str:
+    """Everything the app writes lives here: SOP_INSTANCE_DIR, else <repo>/instance."""
+    return os.environ.get("SOP_INSTANCE_DIR") or str(ROOT / "instance")
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
-        instance_path=os.environ.get("SOP_INSTANCE_DIR") or str(ROOT / "instance"),
+        instance_path=instance_path(),
         instance_relative_config=True,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    app.config.from_object(Defaults)
-    app.config.from_pyfile("config.py", silent=True)
-    app.config.from_mapping(from_environment())
+    load(app.config, app.instance_path)
     if test_config:
         app.config.from_mapping(test_config)
+    problem = secret_key_problem(app.config)
+    if problem and not (app.testing or app.debug):
+        raise RuntimeError(problem)
+    if app.config["PROXY_HOPS"]:
+        # Behind N proxies: the client's address and scheme come from the last N X-Forwarded-For/-Proto entries.
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config["SOP_DIR"] = str(app.config["SOP_DIR"] or ROOT / "content" / "sops")
     app.config["CONTENT_DIR"] = str(app.config["CONTENT_DIR"] or Path(app.config["SOP_DIR"]).parent)

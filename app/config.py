@@ -1,10 +1,15 @@
-"""Default settings. Overridden by instance/config.py, then the environment, then test config."""
+"""Default settings. Overridden by instance/secret_key, instance/config.py, the environment, then test config."""
 import json
 import os
+from pathlib import Path
+
+from flask import Config
+
+DEV_SECRET_KEY = "dev-only-change-me"
 
 
 class Defaults:
-    SECRET_KEY = "dev-only-change-me"
+    SECRET_KEY = DEV_SECRET_KEY  # refused outside debug and tests: see secret_key_problem()
     AUDIT_KEY = None  # keys the audit chain; default: instance/audit.key, created on first use (README: Records)
     SQLALCHEMY_DATABASE_URI = None  # set in create_app: sqlite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS = {}  # PostgreSQL adds pool_pre_ping in create_app; SQLite needs no ping
@@ -17,10 +22,15 @@ class Defaults:
     SESSION_COOKIE_SECURE = False  # True in production (see gunicorn.conf.py / README)
     PERMANENT_SESSION_LIFETIME = 12 * 3600
     WTF_CSRF_TIME_LIMIT = 12 * 3600  # as long as a session; an expired token gets a clear message
-    RATELIMIT_STORAGE_URI = "memory://"  # redis://127.0.0.1:6379 with several workers
+    # memory:// counts in each process: fine for `flask run`; gunicorn.conf.py refuses it with several workers.
+    RATELIMIT_STORAGE_URI = "memory://"  # redis://127.0.0.1:6379 with several workers or nodes
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_LIMIT_IP = "20 per minute"
-    LOGIN_LIMIT_ACCOUNT = "5 per minute"
+    # Redis unreachable: each worker counts on its own until it answers again (logins keep working, not a 500).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    LOGIN_LIMIT_IP = "20 per minute"  # login attempts per address
+    LOGIN_LIMIT_ACCOUNT = "5 per minute"  # login attempts per (account, address): never locks out the owner elsewhere
+    PROXY_HOPS = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted (ProxyFix); 0 = none
+    NOTE_MAX_CHARS = 4000  # free text: a handover note, an open item, an addendum, a checklist note
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     PORTAL_NAME = "SOP Portal"
@@ -49,11 +59,54 @@ def parse(value: str):
 def from_environment() -> dict:
     """Settings taken from the environment: DATABASE_URL, SECRET_KEY, SOP_DIR and FLASK_* ."""
     env = {k[len("FLASK_"):]: parse(v) for k, v in os.environ.items() if k.startswith("FLASK_")}
-    for name in ("SECRET_KEY", "SOP_DIR", "CONTENT_DIR", "RATELIMIT_STORAGE_URI", "AUDIT_KEY"):
+    for name in ("SECRET_KEY", "SOP_DIR", "CONTENT_DIR", "RATELIMIT_STORAGE_URI", "AUDIT_KEY", "PROXY_HOPS"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     if os.environ.get("DATABASE_URL"):
         env["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    if "PROXY_HOPS" in env:
+        env["PROXY_HOPS"] = int(env["PROXY_HOPS"])
     env.pop("APP", None)
     env.pop("DEBUG", None)
     return env
+
+
+def load(config: Config, instance_path: str | Path) -> None:
+    """Fill config in the documented order. Shared by create_app() and gunicorn.conf.py's start-up check.
+
+    instance/secret_key is the key `make run` writes on first run; instance/config.py and SECRET_KEY in the
+    environment override it.
+    """
+    config.from_object(Defaults)
+    key_file = Path(instance_path) / "secret_key"
+    if key_file.is_file():
+        config["SECRET_KEY"] = key_file.read_text(encoding="utf-8").strip()
+    config.from_pyfile(str(Path(instance_path) / "config.py"), silent=True)
+    config.from_mapping(from_environment())
+
+
+MIN_SECRET_KEY = 16
+
+
+def secret_key_problem(config: Config) -> str | None:
+    """Why this SECRET_KEY must not serve real users, or None. Anyone who knows the key can forge a session."""
+    key = config.get("SECRET_KEY") or ""
+    if key == DEV_SECRET_KEY:
+        return ("SECRET_KEY is the built-in development key, which is public: anyone could forge a login cookie. "
+                "Set SECRET_KEY in the environment or in instance/config.py (or run `make run`, which writes a random "
+                "key to instance/secret_key).")
+    if len(key) < MIN_SECRET_KEY:
+        return f"SECRET_KEY is shorter than {MIN_SECRET_KEY} characters. Use a long random value, e.g. " \
+               "`python3 -c 'import secrets; print(secrets.token_hex(32))'`."
+    return None
+
+
+def rate_limit_problem(config: Config, workers: int) -> str | None:
+    """Why the login limits would not hold across `workers` processes, or None."""
+    if not config.get("RATELIMIT_ENABLED", True) or workers <= 1:
+        return None
+    if str(config.get("RATELIMIT_STORAGE_URI", "")).startswith("memory://"):
+        return (f"RATELIMIT_STORAGE_URI is memory://, which counts separately in each of the {workers} workers, so the "
+                f"login limits would allow {workers} times as many guesses. Set RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 "
+                "(shared by every worker and node), or run one worker (-w 1).")
+    return None

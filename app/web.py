@@ -1,8 +1,11 @@
-"""Cross-cutting HTTP behaviour: security headers, error pages, expired forms, language."""
+"""Cross-cutting HTTP behaviour: security headers, caching, safe redirects, error pages, expired forms, language."""
+from urllib.parse import urlsplit
+
 from flask import Flask, current_app, flash, make_response, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from app.htmx import is_htmx, notify
@@ -23,6 +26,30 @@ ERRORS = {
     429: (_l("Too many attempts"), _l("Too many attempts in a short time. Wait a minute and try again.")),
     500: (_l("Something went wrong"), _l("The error has been logged. Please try again later.")),
 }
+
+
+def local_path(url: str | None, fallback: str) -> str:
+    """url when it is a path on this site, else fallback: a `next=` never sends anyone to another host.
+
+    Browsers read "//host", "/\\host" and "/<tab>/host" as another host (they drop tabs and line breaks), so a
+    backslash or a control character anywhere refuses the value too.
+    """
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url \
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return fallback
+    parts = urlsplit(url)
+    return fallback if parts.scheme or parts.netloc else url
+
+
+def private_cache(resp):
+    """Nothing shown to a logged-in user is kept by the browser or a proxy (back button after logout, a shared
+    PC's disk cache): pages, fragments and exports are no-store. Static files keep their caching."""
+    if request.endpoint != "static" and current_user and current_user.is_authenticated:
+        resp.cache_control.no_store = True
+        resp.cache_control.private = True
+        resp.cache_control.public = False
+        resp.cache_control.max_age = None
+    return resp
 
 
 def security_headers(resp):
@@ -80,6 +107,7 @@ def template_globals() -> dict:
 def init_app(app: Flask) -> None:
     app.context_processor(template_globals)
     app.after_request(security_headers)
+    app.after_request(private_cache)
     app.register_error_handler(CSRFError, csrf_error)
     for code in ERRORS:
         app.register_error_handler(code, lambda e, code=code: error_page(code, getattr(e, "description_override", None)))

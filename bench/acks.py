@@ -50,6 +50,7 @@ import math
 import os
 import random
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -100,7 +101,7 @@ def bench_env(instance: Path, database_url: str | None) -> dict:
                 "WEB_CONCURRENCY", "GUNICORN_MAX_REQUESTS"):
         env.pop(key, None)
     env.update(SOP_INSTANCE_DIR=str(instance), FLASK_APP="wsgi.py", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
-               SOP_DIR=str(instance / "sops"), FLASK_RATELIMIT_ENABLED="false")
+               SOP_DIR=str(instance / "sops"), FLASK_RATELIMIT_ENABLED="false", SECRET_KEY=secrets.token_hex(32))
     if database_url:
         env["DATABASE_URL"] = database_url
     return env

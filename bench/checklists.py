@@ -460,7 +460,7 @@ def main() -> None:
         print(f"setup: temp instance {instance}, org.yaml + {TEAMS} teams, migrated, demo loaded, "
               f"templates synced ({out.strip().splitlines()[-1]}) in {time.monotonic() - t0:.1f} s")
 
-        for key in ("SOP_INSTANCE_DIR", "CONTENT_DIR", "SOP_DIR", "FLASK_RATELIMIT_ENABLED"):
+        for key in ("SOP_INSTANCE_DIR", "CONTENT_DIR", "SOP_DIR", "FLASK_RATELIMIT_ENABLED", "SECRET_KEY"):
             os.environ[key] = env[key]
         for key in ("DATABASE_URL",):
             os.environ.pop(key, None)

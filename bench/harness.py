@@ -7,6 +7,7 @@ import http.client
 import math
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -33,7 +34,8 @@ def bench_env(instance: Path, content: Path) -> dict:
                 "GUNICORN_MAX_REQUESTS", "WEB_CONCURRENCY"):
         env.pop(key, None)
     env.update(SOP_INSTANCE_DIR=str(instance), CONTENT_DIR=str(content), SOP_DIR=str(content / "sops"),
-               FLASK_RATELIMIT_ENABLED="false", FLASK_APP="wsgi.py", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+               FLASK_RATELIMIT_ENABLED="false", FLASK_APP="wsgi.py", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1",
+               SECRET_KEY=secrets.token_hex(32))  # a throw-away instance: a throw-away key
     return env
 
 

@@ -662,7 +662,7 @@ def main() -> None:
         print(f"setup: temp instance {instance}, migrated, demo loaded in {time.monotonic() - t0:.1f} s "
               f"— {short_load()}")
 
-        for key in ("SOP_INSTANCE_DIR", "CONTENT_DIR", "SOP_DIR", "FLASK_RATELIMIT_ENABLED"):
+        for key in ("SOP_INSTANCE_DIR", "CONTENT_DIR", "SOP_DIR", "FLASK_RATELIMIT_ENABLED", "SECRET_KEY"):
             os.environ[key] = env[key]
         os.environ.pop("DATABASE_URL", None)
         from app import create_app

@@ -11,6 +11,7 @@ targets over the demo content).
 import argparse
 import os
 import random
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -55,7 +56,8 @@ def make_noise(sops_dir: Path, count: int, seed: int = 7) -> None:
 
 
 def ours(instance: Path, content: Path) -> list[list[str]]:
-    os.environ.update(SOP_INSTANCE_DIR=str(instance), SOP_DIR=str(content / "sops"), CONTENT_DIR=str(content))
+    os.environ.update(SOP_INSTANCE_DIR=str(instance), SOP_DIR=str(content / "sops"), CONTENT_DIR=str(content),
+                      SECRET_KEY=secrets.token_hex(32))
     from app import create_app
     from app.search.index import rebuild
     from app.search.query import search

@@ -19,6 +19,7 @@ import argparse
 import os
 import random
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -109,7 +110,7 @@ def bench_env(instance: Path, sops: Path, database_url: str | None) -> dict:
     if database_url:
         env["DATABASE_URL"] = database_url
     env.update(SOP_INSTANCE_DIR=str(instance), SOP_DIR=str(sops), CONTENT_DIR=str(sops.parent),
-               FLASK_APP="wsgi.py", PYTHONPATH=str(ROOT))
+               FLASK_APP="wsgi.py", PYTHONPATH=str(ROOT), SECRET_KEY=secrets.token_hex(32))
     return env
 
 

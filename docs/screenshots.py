@@ -5,6 +5,7 @@
 Uses a throw-away instance folder, so the developer's database is untouched.
 """
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -22,11 +23,12 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "SOP_INSTANCE_DIR": tmp, "FLASK_APP": "wsgi.py", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "SOP_INSTANCE_DIR": tmp, "FLASK_APP": "wsgi.py", "PYTHONPATH": str(ROOT),
+               "SECRET_KEY": secrets.token_hex(32)}
         flask = str(Path(sys.executable).parent / "flask")
         subprocess.run([flask, "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True)
         subprocess.run([flask, "demo", "load"], env=env, cwd=ROOT, check=True, capture_output=True)
-        os.environ["SOP_INSTANCE_DIR"] = tmp
+        os.environ.update(SOP_INSTANCE_DIR=tmp, SECRET_KEY=env["SECRET_KEY"])
         from app import create_app
 
         server = make_server("127.0.0.1", 0, create_app(), threaded=True)

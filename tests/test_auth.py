@@ -42,6 +42,28 @@ def test_failed_login_is_clear_and_audited(client, auth, username, password, rea
     assert client.get("/").status_code == 302
 
 
+@pytest.fixture
+def hash_checks(monkeypatch):
+    """Every password hash checked, as (method and cost, password)."""
+    import app.auth.models as models
+
+    calls, real = [], models.check_password_hash
+    monkeypatch.setattr(models, "check_password_hash", lambda h, pw: calls.append((h.split("$")[0], pw)) or real(h, pw))
+    return calls
+
+
+def test_unknown_and_deactivated_users_cost_one_hash_like_known_ones(client, auth, hash_checks):
+    """A wrong password must cost the same whether the name exists or not (timing would tell otherwise):
+    one check of a hash of the same method and cost in each case. bench/login.py prints the times."""
+    user("fo.night").active = False
+    db.session.commit()
+    method = user("fo.staff").password_hash.split("$")[0]
+    for username in ("fo.staff", "nobody-here", "fo.night"):
+        hash_checks.clear()
+        assert auth.login(username, "wrong-password").status_code == 401
+        assert hash_checks == [(method, "wrong-password")], username
+
+
 def test_deactivated_user_cannot_log_in(client, auth):
     user("fo.staff").active = False
     db.session.commit()
@@ -110,10 +132,28 @@ def test_login_flood_is_rate_limited_per_account(limited_app):
     assert a.login("fo.night").status_code == 303  # another account from the same IP still works
 
 
+def test_guessing_from_one_address_does_not_lock_out_the_owner_elsewhere(limited_app):
+    guesser, owner = limited_app.test_client(), limited_app.test_client()
+    guesser.environ_base["REMOTE_ADDR"], owner.environ_base["REMOTE_ADDR"] = "10.0.0.66", "10.0.0.7"
+    codes = [Auth(guesser).login("fo.staff", f"guess-{i}").status_code for i in range(6)]
+    assert codes == [401] * 5 + [429]
+    assert Auth(owner).login("fo.staff").status_code == 303  # the real owner, at their own desk
+    assert Auth(guesser).login("fo.staff").status_code == 429
+
+
 def test_login_flood_is_rate_limited_per_ip(limited_app):
     a = Auth(limited_app.test_client())
     codes = [a.login(f"someone{i}", "x").status_code for i in range(21)]
     assert codes[:20] == [401] * 20 and codes[20] == 429
+
+
+def test_login_rotates_the_csrf_secret(client, auth):
+    before = auth.token("/login")
+    r = client.post("/login", data={"username": "fo.staff", "password": "demo-2026", "csrf_token": before})
+    assert r.status_code == 303
+    r = client.post("/logout", data={"csrf_token": before})  # a token planted before login no longer works
+    assert r.status_code == 400 and client.get("/").status_code == 200
+    assert auth.logout().status_code == 303
 
 
 def test_missing_csrf_token_is_refused(client, auth):
@@ -165,6 +205,10 @@ def test_cli_import_users(runner, tmp_path):
     assert r.exit_code == 0, r.output
     assert "imported 2 users" in r.output and user("wang.fang").role == "manager"
     assert user("wang.fang").check_password("long-enough-pw")
+    # Only generated passwords are printed; the file's own never reach the terminal (or a CI log).
+    assert "long-enough-pw" not in r.output and "created wang.fang (manager) password: (from the file)" in r.output
+    generated = re.search(r"created li.ming \(staff\) password: (\S{8,})", r.output).group(1)
+    assert user("li.ming").check_password(generated)
 
 
 def test_cli_import_is_all_or_nothing_and_reports_every_bad_line(runner, tmp_path):
@@ -225,6 +269,19 @@ def test_admin_create_user_and_double_submit(client, auth):
     again = client.post("/admin/users/new", data=form)
     assert again.status_code == 422 and "已存在" in again.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.username == "qian.yu")) == 1
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_language_cookie_follows_the_session_cookie(templates, tmp_path, secure):
+    from tests.conftest import served
+
+    for app in served(templates, tmp_path, SESSION_COOKIE_SECURE=secure):
+        client = app.test_client()
+        r = client.post("/language", data={"lang": "en", "csrf_token": Auth(client).token()},
+                        base_url="https://localhost", headers={"Referer": "https://localhost/login"})
+        cookie = next(h for h in r.headers.getlist("Set-Cookie") if h.startswith("lang="))
+        assert r.status_code == 303 and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+        assert ("Secure" in cookie) is secure
 
 
 def test_language_is_saved_per_user(client, auth):

@@ -32,7 +32,7 @@ def test_postgresql_connections_turn_jit_off(tmp_path, monkeypatch):
     """Checked without a server too: the option every PostgreSQL connection is opened with."""
     from app import create_app
     monkeypatch.setenv("SOP_INSTANCE_DIR", str(tmp_path))
-    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:1/none"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:1/none", "SECRET_KEY": "k" * 32})
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"] == {"options": "-c jit=off"}
 
 

@@ -1,5 +1,6 @@
 """Security baseline: every route declares who may use it; headers; GET never changes state."""
 import re
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -157,6 +158,7 @@ def test_security_headers(client, auth):
 
 def test_production_config_marks_cookies_secure(tmp_path, monkeypatch):
     monkeypatch.setenv("FLASK_SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("SECRET_KEY", "a-long-production-secret-key")
     monkeypatch.setenv("SOP_INSTANCE_DIR", str(tmp_path))
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
@@ -166,6 +168,84 @@ def test_pages_load_nothing_from_other_hosts(client, auth):
     auth.login("fo.staff")
     html = client.get("/sops/FO-NA-001").get_data(as_text=True)
     assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_authenticated_pages_fragments_and_exports_are_not_stored(app, client, auth):
+    assert "no-store" not in client.get("/login").headers.get("Cache-Control", "")  # nothing private yet
+    auth.login("fo.manager")
+    for url in ("/", "/sops/", "/sops/FO-NA-001", "/sops/FO-NA-001",  # twice: the second from the page cache
+                "/rosters/FO-DESK/export", "/rosters/log"):
+        r = client.get(url)
+        assert r.status_code == 200 and r.cache_control.no_store and r.cache_control.private, url
+    r = auth.post("/acks/sops/FO-NA-001/export", {"format": "csv"}, token_from="/acks/sops/FO-NA-001")
+    assert r.status_code == 200 and r.mimetype == "text/csv" and r.cache_control.no_store
+    assert client.get("/sops/", headers=HX).cache_control.no_store
+    from app.rosters.models import CalendarToken
+
+    auth.post("/rosters/calendar", {}, token_from="/rosters/calendar")
+    feed = db.session.scalar(sa.select(CalendarToken).order_by(CalendarToken.id.desc()).limit(1))
+    r = app.test_client().get(f"/calendar/{feed.token}.ics")  # no session: the address is the credential
+    assert r.status_code == 200 and r.cache_control.no_store
+    r = client.get("/static/vendor/htmx/htmx.min.js")  # static files keep their week of caching
+    assert not r.cache_control.no_store and r.cache_control.max_age == 7 * 24 * 3600
+    r.close()
+
+
+OFF_SITE = ["https://evil.example/x", "//evil.example/x", "/\\evil.example/x", "/\t/evil.example/x",
+            "/\n/evil.example/x", "javascript:alert(1)", "http:/evil.example", " //evil.example"]
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_next_addresses_stay_on_the_site(client, auth, target):
+    from app.rosters.models import HandoverItem
+
+    r = client.post(f"/login?next={quote(target)}", data={"username": "fo.night", "password": "demo-2026",
+                                                          "csrf_token": auth.token()})
+    assert r.status_code == 303 and r.headers["Location"] == "/"
+    item = db.session.scalar(sa.select(HandoverItem).where(HandoverItem.closed_at.is_(None)).limit(1))
+    r = auth.post(f"/rosters/items/{item.id}/close", {"next": target}, token_from="/rosters/")
+    assert r.status_code == 303 and r.headers["Location"] == "/rosters/log"
+    r = auth.post(f"/rosters/items/{item.id}/close", {"next": "/rosters/FO-DESK/handover?shift=N"}, token_from="/rosters/")
+    assert r.headers["Location"] == "/rosters/FO-DESK/handover?shift=N"  # a local path is kept
+    from app.web import local_path  # the one helper every next= goes through
+
+    assert local_path(target, "/fallback") == "/fallback"
+    assert local_path("/sops/FO-NA-001/files/交接 表.xlsx", "/fallback") == "/sops/FO-NA-001/files/交接 表.xlsx"
+
+
+def test_notes_over_the_cap_are_refused_with_a_message_and_nothing_is_saved(app, client, auth):
+    from app.checklists.models import ChecklistRun, RunItem
+    from app.rosters.models import Handover, HandoverAddendum, HandoverItem
+
+    cap = app.config["NOTE_MAX_CHARS"]
+    assert cap == 4000
+    rows = lambda: [db.session.scalar(sa.select(sa.func.count()).select_from(t))  # noqa: E731
+                    for t in (Handover, HandoverItem, HandoverAddendum, AuditEvent)]
+    auth.login("fo.night")
+    before, day = rows(), "2030-01-07"
+    for form in ({"incidents": "x" * (cap + 1)}, {"incidents": "ok", "item_category": "vip", "item_text": "y" * (cap + 1)}):
+        r = auth.post("/rosters/FO-DESK/handover", {"shift": "E", "day": day, **form},
+                      token_from="/rosters/FO-DESK/handover", follow_redirects=True)
+        assert "一条记录最多 4000 个字，这条有 4001 个字" in r.get_data(as_text=True)
+    confirmed = db.session.scalar(sa.select(Handover).where(Handover.confirmed_at.is_not(None)).limit(1))
+    r = auth.post(f"/rosters/handovers/{confirmed.id}/addendum", {"text": "z" * (cap + 1)}, token_from="/rosters/",
+                  follow_redirects=True)
+    assert "最多 4000 个字" in r.get_data(as_text=True)
+    assert rows() == before
+    # At the cap it is accepted; a line break counts once, as in the browser's maxlength.
+    r = auth.post("/rosters/FO-DESK/handover", {"shift": "E", "day": day, "incidents": "x" * (cap - 2) + "\r\ny"},
+                  token_from="/rosters/FO-DESK/handover")
+    assert r.status_code == 303 and rows()[0] == before[0] + 1
+    auth.logout()
+    auth.login("newhire")
+    db.session.expire_all()
+    run = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.kind == "onboarding", ChecklistRun.assignee.has(username="newhire")))
+    item = next(i for i in run.items if "跟班观摩" in i.text)
+    r = auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1", "note": "n" * (cap + 1)},
+                  token_from=f"/checklists/runs/{run.id}", headers=HX)
+    assert r.status_code == 422 and "最多 4000 个字" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RunItem, item.id).done_at is None and db.session.get(RunItem, item.id).note == ""
 
 
 def test_htmx_sends_the_csrf_token_from_body(client, auth):

@@ -42,6 +42,6 @@ def import_command(path: Path):
         db.session.rollback()
         raise click.ClickException(f"{path}: nothing imported\n{e}") from None
     db.session.commit()
-    for user, pw in created:
-        click.echo(f"created {user.username} ({user.role}) password: {pw}")
+    for user, pw in created:  # only generated passwords: the file's own stay in the file
+        click.echo(f"created {user.username} ({user.role}) password: {pw or '(from the file)'}")
     click.echo(f"imported {len(created)} users")

@@ -1,5 +1,7 @@
 """User accounts."""
+import secrets
 from datetime import date, datetime, timezone
+from functools import cache
 
 import sqlalchemy as sa
 from flask_login import UserMixin
@@ -58,3 +60,18 @@ class User(UserMixin, db.Model):
     @property
     def position_names(self) -> list[str]:
         return [p.name for p in self.positions]
+
+
+@cache
+def dummy_hash() -> str:
+    """A hash of a random password with the same method and cost as real ones (one per process)."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """Check the password, doing the same work whether or not the user exists: a wrong password for an
+    unknown name must take as long as one for a real account, or timing tells which names exist."""
+    if user is None:
+        check_password_hash(dummy_hash(), password)
+        return False
+    return user.check_password(password)

@@ -7,12 +7,12 @@ from datetime import date
 
 import sqlalchemy as sa
 from blinker import Namespace
-from flask import current_app
+from flask import current_app, g, session
 from flask_login import login_user
 
 from app import audit
 from app.access import ROLES
-from app.auth.models import User
+from app.auth.models import User, password_matches
 from app.errors import UserError
 from app.extensions import db
 from app.org import department_by_name, positions_by_name
@@ -100,8 +100,11 @@ def create_user(data: UserData, actor=None) -> tuple[User, str]:
     return user, password
 
 
-def import_csv(text: str, actor=None) -> list[tuple[User, str]]:
-    """All-or-nothing import. Every bad row is reported as 'line N: reason' before anything is written."""
+def import_csv(text: str, actor=None) -> list[tuple[User, str | None]]:
+    """All-or-nothing import. Every bad row is reported as 'line N: reason' before anything is written.
+
+    Returns each user with its generated password, or None when the file gave one (never echoed back).
+    """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = {"username", "display_name"} - set(reader.fieldnames or [])
     if missing:
@@ -129,13 +132,17 @@ def import_csv(text: str, actor=None) -> list[tuple[User, str]]:
         raise AccountError("%(errors)s", errors="\n".join(errors))
     if not rows:
         raise AccountError("line 2: the file has no users")
-    return [create_user(data, actor=actor) for data in rows]
+    created = [(create_user(data, actor=actor), data.password) for data in rows]
+    return [(user, None if given else password) for (user, password), given in created]
 
 
 def authenticate(username: str, password: str) -> User:
-    """Return the user or raise AccountError; every failure is audited with its reason."""
+    """Return the user or raise AccountError; every failure is audited with its reason.
+
+    Known, unknown and deactivated accounts all cost one password hash, so timing does not tell them apart.
+    """
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").strip().lower()))
-    if user is None or not user.check_password(password or ""):
+    if not password_matches(user, password or ""):
         audit.record("login.failed", f"user:{(username or '').strip()[:64]}",
                      {"reason": "unknown user" if user is None else "wrong password"})
         raise AccountError("Wrong username or password.")
@@ -146,6 +153,10 @@ def authenticate(username: str, password: str) -> User:
 
 
 def sign_in(user: User) -> None:
+    """Log in, with a new CSRF secret: a token issued before login (or before a password change) stops working."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)
+    g.pop(field, None)  # generate_csrf() caches this request's token in g
     login_user(user)
     audit.record("login", f"user:{user.username}", actor=user)
 

@@ -1,9 +1,8 @@
 """Login, logout, own account, and the admin's user list."""
-from urllib.parse import urlsplit
-
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
 from flask_login import current_user, logout_user
 
 from app import audit
@@ -15,6 +14,7 @@ from app.auth.service import AccountError, UserData, authenticate, change_passwo
 from app.extensions import LOCALES, db, limiter, login_manager, read_only
 from app.htmx import is_htmx, redirect_htmx, render
 from app.org import departments
+from app.web import local_path
 
 
 @login_manager.user_loader
@@ -43,14 +43,13 @@ def unauthorized():
 
 
 def safe_next(url: str | None) -> str:
-    parts = urlsplit(url or "")
-    if url and not parts.scheme and not parts.netloc and url.startswith("/") and not url.startswith("//"):
-        return url
-    return url_for("sops.home")
+    return local_path(url, url_for("sops.home"))
 
 
 def login_account_key() -> str:
-    return "account:" + (request.form.get("username") or "").strip().lower()
+    """Attempts are counted per (account, address): guessing from one address never locks the owner out of
+    their account from another. The per-address limit bounds guessing across accounts."""
+    return "account:" + (request.form.get("username") or "").strip().lower() + "@" + get_remote_address()
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -122,7 +121,9 @@ def language():
         current_user.locale = lang
         db.session.commit()
     resp = redirect(safe_next(request.form.get("next")), 303)
-    resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, httponly=True, samesite="Lax")
+    # Same flags as the session cookie: Secure when it is (HTTPS), HttpOnly (no script reads it), SameSite.
+    resp.set_cookie("lang", lang, max_age=365 * 24 * 3600, secure=current_app.config["SESSION_COOKIE_SECURE"],
+                    httponly=True, samesite=current_app.config["SESSION_COOKIE_SAMESITE"] or "Lax")
     return resp
 
 

@@ -12,7 +12,7 @@ from app import audit
 from app.acks.duties import signed_codes
 from app.auth.models import User
 from app.checklists.content import Item
-from app.errors import UserError
+from app.errors import UserError, check_length
 from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
 from app.extensions import db
 from app.org import Department, Position
@@ -213,6 +213,7 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
     if item.sop_code:
         raise RunError("This item is done when you sign the SOP.", 409)
     note, number = (note or "").strip(), (number or "").strip()
+    check_length(RunError, note, number)
     if done and item.evidence == "note" and not note:
         raise RunError("Write a note before ticking this item.")
     if done and item.evidence == "number":

@@ -97,4 +97,5 @@ def ical(token: str):
     team = db.session.get(Team, found.team_id) if found.team_id else None
     if not owner.active or (team is not None and not may_read(owner, team)):
         abort(404)
-    return Response(feed(found, local_today()), mimetype="text/calendar")
+    # A personal schedule: no proxy or disk cache keeps it (the secret address is in no one's session).
+    return Response(feed(found, local_today()), mimetype="text/calendar", headers={"Cache-Control": "no-store, private"})

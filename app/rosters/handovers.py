@@ -15,6 +15,7 @@ from app.rosters.service import (RosterError, add_addendum, close_item, confirm_
                                  readable_teams, save_handover, supervises)
 from app.rosters.shifts import local_today
 from app.rosters.views import get_team, parse_day, readable_team
+from app.web import local_path
 
 
 def shift_of(team: Team, code: str | None):
@@ -93,7 +94,7 @@ def handover_addendum(handover_id: int):
 def item_close(item_id: int):
     """Close an open item: it stops being carried to the next handover."""
     item = act(close_item, item_id)
-    return redirect(request.form.get("next") or url_for("rosters.log"), 303) if item else redirect(url_for("rosters.log"), 303)
+    return redirect(local_path(request.form.get("next"), url_for("rosters.log")) if item else url_for("rosters.log"), 303)
 
 
 @bp.get("/rosters/log")

@@ -8,7 +8,7 @@ from flask_babel import gettext
 
 from app import audit
 from app.auth.models import User
-from app.errors import UserError
+from app.errors import UserError, check_length
 from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
 from app.rosters.shifts import now_utc, span
@@ -167,6 +167,7 @@ def save_handover(user: User, team: Team, shift: ShiftType, day: date, notes: di
     """The outgoing person writes (or rewrites, until it is confirmed) the handover of their shift."""
     if not (is_member(user, team) or supervises(user, team)):
         raise RosterError("Only members of the team write its handovers.", 403)
+    check_length(RosterError, *notes.values(), *(text for _category, text in new_items))
     handover = get_handover(team, shift, day)
     if handover is not None and handover.confirmed_at is not None:
         raise RosterError("This handover was confirmed and can no longer change. Add an addendum instead.", 409)
@@ -203,6 +204,7 @@ def add_addendum(user: User, handover: Handover, text: str) -> None:
         raise RosterError("Only members of the team add to its handovers.", 403)
     if not text.strip():
         raise RosterError("Write the addendum first.")
+    check_length(RosterError, text)
     db.session.add(HandoverAddendum(handover_id=handover.id, author_id=user.id, text=text.strip()))
     audit.record("handover.addendum", f"handover:{handover.id}", {})
 

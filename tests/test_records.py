@@ -294,6 +294,23 @@ def test_the_password_is_checked_without_holding_the_write_lock(client, auth, mo
         User.username == "newhire", Acknowledgement.sop_id == Sop.id, Sop.code == "FO-CI-001")) == 1
 
 
+def test_a_login_checks_the_password_without_holding_the_write_lock(client, auth, monkeypatch):
+    """Logins hash a password too; under 4 workers a login that held the lock for it got "database is locked"."""
+    import app.auth.service as service
+    probes = []
+    matches = service.password_matches
+
+    def probing(user, password):
+        probes.append(write_lock_free())
+        return matches(user, password)
+
+    monkeypatch.setattr(service, "password_matches", probing)
+    assert auth.login("newhire", "wrong").status_code == 401
+    assert auth.login("nobody-here", "wrong").status_code == 401
+    assert auth.login("newhire").status_code == 303
+    assert probes == [True, True, True]
+
+
 def test_loading_the_user_never_takes_the_write_lock(client, auth, monkeypatch):
     """Flask-Login loads the user on every request, POSTs included."""
     from tests.test_acks import sign

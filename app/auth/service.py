@@ -14,7 +14,7 @@ from app import audit
 from app.access import ROLES
 from app.auth.models import User, password_matches
 from app.errors import UserError
-from app.extensions import db
+from app.extensions import db, read_only
 from app.org import department_by_name, positions_by_name
 
 CSV_FIELDS = ("username", "display_name", "email", "department", "positions", "role", "start_date", "password")
@@ -141,8 +141,10 @@ def authenticate(username: str, password: str) -> User:
 
     Known, unknown and deactivated accounts all cost one password hash, so timing does not tell them apart.
     """
-    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").strip().lower()))
-    if not password_matches(user, password or ""):
+    with read_only():  # the hash runs before the write lock: the audit entry below takes it
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").strip().lower()))
+        matches = password_matches(user, password or "")
+    if not matches:
         audit.record("login.failed", f"user:{(username or '').strip()[:64]}",
                      {"reason": "unknown user" if user is None else "wrong password"})
         raise AccountError("Wrong username or password.")

@@ -1,0 +1,218 @@
+"""Document control in the browser's terms: every page and form of app/authoring's views (the service rules
+themselves are tested in tests/test_authoring.py)."""
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.audit import AuditEvent
+from app.auth.models import User
+from app.authoring import drafts
+from app.authoring.models import DocSignature, Draft, Feedback
+from app.authoring.views_form import form_values
+from app.extensions import db
+from app.sops.models import Sop
+from tests.conftest import HX, HX_BOOSTED, HX_RESTORE, ROOT, THREE_WAYS, Auth, page_or_fragment
+
+PASSWORD = "demo-2026"
+
+
+@pytest.fixture
+def library(app, tmp_path):
+    """The demo content in a folder of its own: publication writes files there, never into the repository."""
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    return root / "sops"
+
+
+def user(username: str) -> User:
+    return db.session.scalar(sa.select(User).where(User.username == username))
+
+
+def sop(code: str) -> Sop:
+    db.session.expire_all()
+    return db.session.scalar(sa.select(Sop).where(Sop.code == code))
+
+
+def get_draft(draft_id: int) -> Draft:
+    db.session.expire_all()
+    return db.session.get(Draft, draft_id)
+
+
+def draft_id_of(response) -> int:
+    assert response.status_code == 303, response.status_code
+    return int(re.search(r"/drafts/(\d+)$", response.headers["Location"]).group(1))
+
+
+def start_edit(auth: Auth, code: str = "FO-NA-001") -> int:
+    return draft_id_of(auth.post(f"/sops/{code}/edit", token_from=f"/sops/{code}"))
+
+
+def editor_form(d: Draft, body: str | None = None, **changes) -> dict:
+    """What the editor's form sends for this draft, with some fields changed."""
+    meta, text_body = drafts.split(d.text)
+    form = {k: v for k, v in form_values(meta).items() if v not in (None, False)}
+    form.update(form_sent="1", body=text_body if body is None else body, change_note=d.change_note,
+                base_version=d.version)
+    form.update(changes)
+    return form
+
+
+def save(auth: Auth, draft_id: int, headers=None, **changes):
+    form = editor_form(get_draft(draft_id), **changes)
+    return auth.post(f"/drafts/{draft_id}", form, token_from=f"/drafts/{draft_id}", headers=headers or {})
+
+
+def submit(auth: Auth, draft_id: int, **changes):
+    form = editor_form(get_draft(draft_id), **changes)
+    return auth.post(f"/drafts/{draft_id}/submit", form, token_from=f"/drafts/{draft_id}")
+
+
+def sign_step(auth: Auth, draft_id: int, step: str, password: str = PASSWORD, **form):
+    return auth.post(f"/drafts/{draft_id}/{step}", {"password": password, **form}, token_from=f"/drafts/{draft_id}")
+
+
+def submitted_draft(client, auth: Auth, note: str = "夜审时间调整") -> int:
+    """fo.manager edits night audit, changes a step, submits; then logs out."""
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    body = drafts.split(get_draft(draft_id).text)[1].replace("## ", "## 修订：", 1)
+    r = submit(auth, draft_id, body=body, change_note=note)
+    assert r.status_code == 303, r.get_data(as_text=True)
+    auth.logout()
+    return draft_id
+
+
+# The editor ------------------------------------------------------------------------------------------------------
+
+
+def test_edit_starts_a_draft_from_the_current_revision_and_opens_the_editor(client, auth, library):
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    d = get_draft(draft_id)
+    assert d.base_revision_id == sop("FO-NA-001").current_revision_id and d.author.username == "fo.manager"
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="draft-form"' in html and 'name="body"' in html and "夜审操作规程" in html
+    assert 'id="editor-toolbar"' in html and "js/editor.js" in html and "mermaid.min.js" in html
+    assert f'name="base_version" value="{d.version}"' in html
+    # A second 编辑 opens the same draft.
+    assert start_edit(auth) == draft_id
+
+
+def test_save_plain_form_redirects_and_htmx_autosave_answers_with_the_time(client, auth, library):
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    r = save(auth, draft_id, title="夜审操作规程（修订）")
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/drafts/{draft_id}")
+    assert "title: 夜审操作规程（修订）" in get_draft(draft_id).text
+    r = save(auth, draft_id, headers=HX, body="## 目的\n\n自动保存的文字\n")
+    html = r.get_data(as_text=True)
+    d = get_draft(draft_id)
+    assert r.status_code == 200 and html.lstrip().startswith('<div id="save-status"') and "已保存" in html
+    assert f'name="base_version" value="{d.version}"' in html and "<time datetime=" in html
+    assert "自动保存的文字" in d.text
+
+
+def test_two_editors_saving_the_same_version_the_second_gets_409_naming_the_first(app, client, auth, library):
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    base = get_draft(draft_id).version
+    other = app.test_client()
+    other_auth = Auth(other)
+    other_auth.login("admin")
+    r = other.post(f"/drafts/{draft_id}", data={**editor_form(get_draft(draft_id), body="## 管理员的版本\n"),
+                                                "csrf_token": other_auth.token(f"/drafts/{draft_id}")}, headers=HX)
+    assert r.status_code == 200
+    mine = "## 经理的版本\n\n我的文字不能丢\n"
+    r = auth.post(f"/drafts/{draft_id}", {**editor_form(get_draft(draft_id), body=mine), "base_version": base},
+                  token_from=f"/drafts/{draft_id}", headers=HX)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 409 and "data-conflict" in html and "王磊" in html  # admin's name
+    assert "我的文字不能丢" in html  # the refused text comes back, nothing typed is lost
+    assert "管理员的版本" in get_draft(draft_id).text and "经理的版本" not in get_draft(draft_id).text
+    # Without JavaScript: the editor page again, 409, the person's text in the textarea.
+    r = auth.post(f"/drafts/{draft_id}", {**editor_form(get_draft(draft_id), body=mine), "base_version": base},
+                  token_from=f"/drafts/{draft_id}")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 409 and "<html" in html and re.search(r'<textarea id="body"[^>]*>## 经理的版本', html)
+
+
+def test_preview_renders_like_a_published_page_and_keeps_script_and_htmx_inert(client, auth, library):
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    body = ("## 步骤\n\n<script>alert(1)</script>\n\n<div hx-get=\"/logout\" hx-trigger=\"load\">x</div>\n\n"
+            "<img src=x onerror=alert(2)>\n\n[点我](javascript:alert(3))\n\n```mermaid\nflowchart TD\n  A-->B\n```\n")
+    form = editor_form(get_draft(draft_id), body=body)
+    r = auth.post(f"/drafts/{draft_id}/preview", form, token_from=f"/drafts/{draft_id}", headers=HX)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and '<div class="sop-body" id="preview" hx-disable>' in html
+    assert "<script" not in html and "alert(1)" not in html and "hx-get" not in html and "hx-trigger" not in html
+    assert "onerror" not in html and "javascript:" not in html
+    assert '<div class="mermaid">' in html and '<h2 id="步骤">步骤</h2>' in html
+    assert get_draft(draft_id).text.count("<script>") == 0  # a preview saves nothing
+
+
+def test_preview_shows_front_matter_and_body_problems_with_their_lines(client, auth, library):
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    form = editor_form(get_draft(draft_id), positions="前台接待、不存在的岗位")
+    html = auth.post(f"/drafts/{draft_id}/preview", form, token_from=f"/drafts/{draft_id}", headers=HX).get_data(as_text=True)
+    assert 'id="problems" class="problems" hx-swap-oob="true"' in html
+    assert re.search(r'<a href="#f-positions">必读岗位</a>: unknown position &#39;不存在的岗位&#39;', html)
+    form = editor_form(get_draft(draft_id), body="")
+    html = auth.post(f"/drafts/{draft_id}/preview", form, token_from=f"/drafts/{draft_id}", headers=HX).get_data(as_text=True)
+    assert 'data-goto-line="1"' in html and "正文第 1 行" in html and "no text below its front matter" in html
+    # The full editor page shows the same problem at its field.
+    save(auth, draft_id, ack_within_days="400")
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert re.search(r'class="field has-error"><label for="f-ack_within_days">.*?ack_within_days must be', html, re.S)
+
+
+def test_full_review_cycle_return_resubmit_review_approve_publishes_the_file(client, auth, library):
+    draft_id = submitted_draft(client, auth)
+    assert get_draft(draft_id).state == "in_review"
+    auth.login("admin")
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="review-diff"' in html and "修订：" in html and 'id="review-form"' in html and 'id="return-form"' in html
+    r = auth.post(f"/drafts/{draft_id}/return", {"comment": ""}, token_from=f"/drafts/{draft_id}")
+    assert r.status_code == 422 and "退回必须填写意见" in r.get_data(as_text=True)
+    r = auth.post(f"/drafts/{draft_id}/return", {"comment": "第二步的时间写错了"}, token_from=f"/drafts/{draft_id}")
+    assert r.status_code == 303 and get_draft(draft_id).state == "draft"
+    auth.logout()
+    auth.login("fo.manager")
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="returned"' in html and "第二步的时间写错了" in html and 'id="draft-form"' in html
+    r = submit(auth, draft_id, change_note="夜审时间调整（已按意见修改）")
+    assert r.status_code == 303 and get_draft(draft_id).state == "in_review"
+    auth.logout()
+    auth.login("admin")
+    assert sign_step(auth, draft_id, "review").status_code == 303
+    assert get_draft(draft_id).state == "reviewed"
+    r = sign_step(auth, draft_id, "approve")
+    assert r.status_code == 303
+    d = get_draft(draft_id)
+    assert d.state == "published" and d.published_revision.origin == "browser"
+    assert "## 修订：" in (library / sop("FO-NA-001").path).read_text(encoding="utf-8")
+    meanings = [s.meaning for s in db.session.scalars(sa.select(DocSignature).where(DocSignature.draft_id == draft_id))]
+    assert meanings == ["authored", "authored", "reviewed", "approved"]
+    # The SOP page (and its print) shows 编制 / 审核 / 批准 with names.
+    html = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    block = re.search(r'<div class="doc-control" id="doc-control">.*?</div>', html, re.S).group(0)
+    assert "编制" in block and "陈静" in block and "审核" in block and "批准" in block and "王磊" in block
+    old = client.get(f"/sops/FO-NA-001?rev={d.published_revision.number - 1}").get_data(as_text=True)
+    assert 'id="obsolete"' in old and "已作废" in old
+
+
+def test_approval_with_a_wrong_password_is_refused_and_audited(client, auth, library):
+    draft_id = submitted_draft(client, auth)
+    auth.login("admin")
+    sign_step(auth, draft_id, "review")
+    r = sign_step(auth, draft_id, "approve", password="wrong")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 401 and 'id="approve-error"' in html and get_draft(draft_id).state == "reviewed"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "doc.failed")) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(DocSignature)
+                             .where(DocSignature.draft_id == draft_id, DocSignature.meaning == "approved")) == 0

@@ -365,7 +365,22 @@ def prepare(document) -> Prepared:
                 style = p_pr.makeelement(W + "pStyle", {})
                 p_pr.insert(0, style)
             style.set(W + "val", f"ImportHeading{min(level, 6)}")
+    slim_styles(document)
     return found
+
+
+def slim_styles(document) -> None:
+    """mammoth parses styles.xml with minidom, and Word's (often 50-350 KB of formatting and latent styles) cost it
+    most of its time; it reads only each style's type, id, name and a numbering style's numPr."""
+    root = document.styles.element
+    for child in list(root):
+        if child.tag != W + "style":
+            root.remove(child)
+            continue
+        keep = {W + "name"} | ({W + "pPr"} if child.get(W + "type") == "numbering" else set())
+        for part in list(child):
+            if part.tag not in keep:
+                child.remove(part)
 
 
 def is_toc(text: str, chain: list[Style]) -> bool:

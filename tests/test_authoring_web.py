@@ -216,3 +216,145 @@ def test_approval_with_a_wrong_password_is_refused_and_audited(client, auth, lib
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "doc.failed")) == 1
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DocSignature)
                              .where(DocSignature.draft_id == draft_id, DocSignature.meaning == "approved")) == 0
+
+
+# Who may do what -------------------------------------------------------------------------------------------------
+
+# Each route with a concrete URL (draft 1 is started by the fixture below), and the method.
+ROUTES = [
+    ("GET", "/drafts/"), ("GET", "/drafts/new"), ("POST", "/drafts/new"), ("GET", "/drafts/import"),
+    ("POST", "/drafts/import"), ("POST", "/sops/FO-NA-001/edit"), ("GET", "/drafts/{id}"), ("POST", "/drafts/{id}"),
+    ("POST", "/drafts/{id}/preview"), ("POST", "/drafts/{id}/attachments"), ("POST", "/drafts/{id}/submit"),
+    ("POST", "/drafts/{id}/comment"), ("POST", "/drafts/{id}/return"), ("POST", "/drafts/{id}/review"),
+    ("POST", "/drafts/{id}/approve"), ("POST", "/drafts/{id}/rebase"), ("POST", "/sops/FO-NA-001/retire"),
+    ("GET", "/sops/FO-NA-001/authoring"), ("POST", "/sops/FO-NA-001/still-valid"), ("POST", "/sops/FO-NA-001/feedback"),
+    ("GET", "/feedback/"), ("POST", "/feedback/{fb}/reply"), ("POST", "/feedback/{fb}/link"),
+    ("POST", "/feedback/{fb}/close"), ("GET", "/admin/conflicts"), ("POST", "/admin/conflicts/999999"),
+]
+DRAFT_ROUTES = [(m, u) for m, u in ROUTES if "{id}" in u]
+FEEDBACK_ROUTES = [(m, u) for m, u in ROUTES if "{fb}" in u]
+
+
+@pytest.fixture
+def night_draft(client, auth, library):
+    """An open draft of FO-NA-001 by fo.manager, and a reader's feedback on it; nobody logged in afterwards."""
+    auth.login("fo.manager")
+    draft_id = start_edit(auth)
+    auth.logout()
+    fb = Feedback(sop_id=sop("FO-NA-001").id, revision_id=sop("FO-NA-001").current_revision_id, kind="wrong",
+                  note="第三步错了", user_id=user("fo.night").id)
+    db.session.add(fb)
+    db.session.commit()
+    return {"id": draft_id, "fb": fb.id}
+
+
+def test_every_authoring_route_is_listed_here(app):
+    def shape(url: str) -> str:
+        return re.sub(r"<[^>]+>|\{\w+\}|\d+|FO-NA-001", "<>", url)
+
+    served = {(m, shape(r.rule)) for r in app.url_map.iter_rules() if r.endpoint.startswith("authoring.")
+              for m in r.methods if m in ("GET", "POST")}
+    assert {(m, shape(u)) for m, u in ROUTES} == served
+
+
+@pytest.mark.parametrize("method,url", ROUTES)
+def test_login_required(client, auth, night_draft, method, url):
+    url = url.format(**night_draft)
+    data = {"csrf_token": auth.token()} if method == "POST" else None
+    r = client.open(url, method=method, data=data)
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    r = client.open(url, method=method, data=data, headers=HX)
+    assert r.status_code == 401 and r.headers["HX-Redirect"].endswith("/login")
+
+
+@pytest.mark.parametrize("method,url", DRAFT_ROUTES + FEEDBACK_ROUTES)
+def test_other_departments_get_403_and_unknown_ids_404(client, auth, night_draft, method, url):
+    """it.manager (another department) and cs.agent (staff) have nothing to do with 前厅部's draft or feedback."""
+    for username in ("it.manager", "cs.agent"):
+        auth.login(username)
+        r = client.open(url.format(**night_draft), method=method,
+                        data={"csrf_token": auth.token(), "password": PASSWORD, "comment": "x", "body": "x"})
+        assert r.status_code == 403, (username, url, r.status_code)
+        auth.logout()
+    auth.login("admin")
+    r = client.open(url.format(id=999999, fb=999999), method=method, data={"csrf_token": auth.token()})
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/sops/FO-NA-001/edit", "/sops/FO-NA-001/retire", "/sops/NO-SUCH-1/edit"])
+def test_only_authors_edit_or_retire_an_sop(client, auth, library, url):
+    auth.login("fo.staff")  # a reader of 前厅部, not an author
+    r = auth.post(url)
+    assert r.status_code == (404 if "NO-SUCH" in url else 403)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Draft)) == 0
+
+
+def test_staff_without_a_grant_cannot_start_or_import(client, auth, library):
+    auth.login("fo.staff")
+    assert client.get("/drafts/new").status_code == 403
+    assert client.get("/drafts/import").status_code == 403
+    r = auth.post("/drafts/new", {"department": "1", "code": "FO-ZZ-001", "title": "x"})
+    assert r.status_code == 422 and db.session.scalar(sa.select(sa.func.count()).select_from(Draft)) == 0
+    assert client.get("/drafts/").status_code == 200  # their own list (feedback) is there for everyone
+
+
+def test_reviewer_from_another_department_cannot_review(client, auth, library):
+    draft_id = submitted_draft(client, auth)
+    auth.login("it.manager")
+    assert client.get(f"/drafts/{draft_id}").status_code == 403
+    assert sign_step(auth, draft_id, "review").status_code == 403
+    assert get_draft(draft_id).state == "in_review"
+
+
+def test_the_author_cannot_review_or_approve_their_own_draft(client, auth, library):
+    draft_id = submitted_draft(client, auth)
+    auth.login("fo.manager")
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="review-form"' not in html and 'id="approve-form"' not in html
+    assert sign_step(auth, draft_id, "review").status_code == 403
+    assert get_draft(draft_id).state == "in_review"
+
+
+@pytest.mark.parametrize("method,url", [r for r in ROUTES if r[0] == "POST"])
+def test_every_post_needs_the_csrf_token(client, auth, night_draft, method, url):
+    auth.login("admin")
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent))
+    r = client.post(url.format(**night_draft), data={"password": PASSWORD, "comment": "x", "body": "x", "reply": "x"})
+    assert r.status_code == 400
+    r = client.post(url.format(**night_draft), data={"body": "x"}, headers=HX)  # htmx without X-CSRFToken
+    assert r.status_code == 400 and r.headers["HX-Refresh"] == "true"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == before
+
+
+# Pages: plain, htmx, history restore, boosted ----------------------------------------------------------------------
+
+
+@THREE_WAYS
+def test_editor_page_three_ways(client, auth, night_draft, headers, fragment):
+    auth.login("fo.manager")
+    html = page_or_fragment(client, f"/drafts/{night_draft['id']}", headers, fragment, '<div id="editor"')
+    assert 'id="draft-form"' in html
+
+
+@THREE_WAYS
+def test_review_page_three_ways(client, auth, library, headers, fragment):
+    draft_id = submitted_draft(client, auth)
+    auth.login("admin")
+    html = page_or_fragment(client, f"/drafts/{draft_id}", headers, fragment, '<div id="draft-review"')
+    assert 'id="review-form"' in html
+
+
+@THREE_WAYS
+@pytest.mark.parametrize("url,root", [("/drafts/new", '<form id="new-form"'), ("/drafts/import", '<form id="import-form"'),
+                                      ("/feedback/", '<div id="feedback-lists"'),
+                                      ("/sops/FO-NA-001/authoring", '<div id="sop-tools"')])
+def test_pages_three_ways(client, auth, library, url, root, headers, fragment):
+    auth.login("fo.manager")
+    page_or_fragment(client, url, headers, fragment, root)
+
+
+def test_drafts_index_is_a_page_for_every_request(client, auth, night_draft):
+    auth.login("fo.manager")
+    for headers in ({}, HX, HX_RESTORE, HX_BOOSTED):
+        html = client.get("/drafts/", headers=headers).get_data(as_text=True)
+        assert "<html" in html and 'id="my-drafts"' in html and f"/drafts/{night_draft['id']}" in html

@@ -14,6 +14,7 @@ from app.authoring.models import Draft
 from app.authoring.permissions import AuthoringError, can_author, get_draft
 from app.authoring.views_form import FIELD_LABELS, form_values, from_form, place
 from app.authoring.views_todo import todo
+from app.errors import UserError
 from app.extensions import db
 from app.htmx import notify, render, wants_fragment
 from app.org import Department, departments
@@ -210,17 +211,31 @@ def preview(draft_id: int):
 @bp.post("/drafts/<int:draft_id>/attachments")
 @allow("staff")
 def attach(draft_id: int):
-    """Upload an attachment (pdf, docx, xlsx, png, jpg; size-limited); it is named in the front matter."""
+    """Upload an attachment (pdf, docx, xlsx, png, jpg; size-limited) and list it in the front matter. The
+    editor's form comes along, so what was typed is saved with it; a refused file leaves the text in the editor."""
     d = get_draft(draft_id, current_user)
     if not is_editor(d):
         raise AuthoringError("Only the draft's authors can change it, and only before it is submitted.", 403)
+    typed = "body" in request.form
+    text = text_from_form(d) if typed else d.text
+    note = request.form.get("change_note", d.change_note).strip()
+    base = request.form.get("base_version", type=int) if typed else d.version
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        raise AuthoringError("Choose a file to upload.", 422)
-    data = upload.stream.read(current_app.config["AUTHORING_MAX_ATTACHMENT"] + 1)  # enough to know it is too big
-    drafts.add_attachment(d, current_user, upload.filename, data, upload.mimetype or "")
+    try:
+        if upload is None or not upload.filename:
+            raise AuthoringError("Choose a file to upload.", 422)
+        data = upload.stream.read(current_app.config["AUTHORING_MAX_ATTACHMENT"] + 1)  # enough to know it is too big
+        name = drafts.add_attachment(d, current_user, upload.filename, data, upload.mimetype).name
+        meta, body = drafts.split(text)
+        meta["attachments"] = [*[n for n in meta.get("attachments") or [] if n != name], name]
+        drafts.save(d, current_user, drafts.compose(meta, body), note, base)
+    except AuthoringError as e:
+        db.session.rollback()
+        d = get_draft(draft_id, current_user)
+        return render("authoring/editor.html", "authoring/_editor.html", e.status,
+                      **editor_context(d, text=text, change_note=note, attach_error=e.message(), base_version=base))
     db.session.commit()
-    flash(_("Attached %(name)s.", name=upload.filename), "success")
+    flash(_("Attached %(name)s.", name=name), "success")
     return redirect(url_for("authoring.draft", draft_id=d.id, _anchor="attachments"), 303)
 
 
@@ -242,23 +257,23 @@ def import_post():
 
     dept = next((d for d in authored_departments() if str(d.id) == request.form.get("department")), None)
     upload = request.files.get("file")
-    errors = {}
+    errors, status = {}, 422
     if dept is None:
         errors["department"] = _("Choose a department you write SOPs for.")
     if upload is None or not upload.filename:
         errors["file"] = _("Choose a .docx, .md or .txt file.")
     if not errors:
         try:
-            draft = import_upload(current_user, department=dept, filename=upload.filename, data=upload.read(),
+            draft = import_upload(current_user, upload.filename, upload.read(), dept,
                                   code=request.form.get("code", "").strip().upper() or None)
-        except AuthoringError as e:
+        except UserError as e:  # not a Word file, a zip bomb, password-protected, an id in use…
             db.session.rollback()
-            errors["file"] = e.message()
+            errors["file"], status = e.message(), e.status
     if errors:
-        return render("authoring/import.html", "authoring/_import_form.html", 422, form=request.form,
+        return render("authoring/import.html", "authoring/_import_form.html", status, form=request.form,
                       departments=authored_departments(), errors=errors)
     db.session.commit()
     return redirect(url_for("authoring.draft", draft_id=draft.id), 303)
 
 
-from app.authoring import views_review, views_sop  # noqa: E402,F401
+from app.authoring import views_admin, views_review, views_sop  # noqa: E402,F401

@@ -255,8 +255,8 @@ def bomb() -> bytes:
     return zip_of({"word/document.xml": b"<w:document>" + b" " * (150 * 1024 * 1024) + b"</w:document>"})
 
 
-def ratio_bomb() -> bytes:
-    return zip_of({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"0" * (20 * 1024 * 1024)})
+def ratio_bomb() -> bytes:  # 20 MB (under every size limit) packed 1000 : 1
+    return zip_of({"word/document.xml": b"<w:document/>", "word/media/image1.png": bytes(20 * 1024 * 1024)})
 
 
 def small_docx() -> bytes:
@@ -293,6 +293,15 @@ def test_oversized_file_is_refused_before_it_is_read():
         convert_docx(b"PK\x03\x04" + bytes(100_000), max_bytes=50_000)
     with pytest.raises(WordImportError, match=r"the limit is 20 MB"):
         convert_docx(b"PK\x03\x04" + bytes(21 * 1024 * 1024))
+
+
+def test_a_document_too_long_to_convert_is_refused():
+    d = docx.Document()
+    for n in range(200):
+        d.add_paragraph(f"第 {n} 段正文。" * 5)
+    with pytest.raises(WordImportError, match=r"too long to import at once \(0.\d MB .* the limit is 0 MB\)"):
+        convert_docx(data(d), max_xml=20_000)
+    assert convert_docx(data(d)).markdown.startswith("第 0 段正文。")
 
 
 def test_other_file_types_and_binary_text_are_refused():

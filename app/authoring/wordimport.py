@@ -27,7 +27,8 @@ from app.errors import UserError
 
 MAX_BYTES = 20 * 1024 * 1024  # an uploaded file
 MAX_UNPACKED = 100 * 1024 * 1024  # all parts of a .docx together, unpacked
-MAX_RATIO = 100  # unpacked : packed, for any part above RATIO_FLOOR bytes
+MAX_XML = 8 * 1024 * 1024  # the XML parts, unpacked: mammoth's minidom takes ~50 MB of memory and ~2 s per MB
+MAX_RATIO = 200  # unpacked : packed, for any part above RATIO_FLOOR bytes (real parts stay well below 100)
 RATIO_FLOOR = 1024 * 1024
 MAX_PARTS = 5000
 IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/jpg": "jpg"}
@@ -75,7 +76,7 @@ def check_size(data: bytes, max_bytes: int) -> None:
 # ---------------------------------------------------------------------------------------------- step 1: the bytes
 
 
-def open_package(data: bytes, max_unpacked: int) -> zipfile.ZipFile:
+def open_package(data: bytes, max_unpacked: int, max_xml: int = MAX_XML) -> zipfile.ZipFile:
     """The .docx's zip, after every check that can be made without trusting it."""
     if data.startswith(OLE_MAGIC):
         # An OLE container is either an encrypted OOXML file (stream "EncryptedPackage") or a Word 97-2003 file.
@@ -96,6 +97,11 @@ def open_package(data: bytes, max_unpacked: int) -> zipfile.ZipFile:
             p.file_size > RATIO_FLOOR and p.file_size > MAX_RATIO * max(p.compress_size, 1) for p in parts):
         raise WordImportError("The file unpacks to far more than a Word document does (%(size)s MB); "
                               "it was not opened.", size=f"{unpacked / 1048576:.0f}")
+    xml = sum(p.file_size for p in parts if p.filename.endswith((".xml", ".rels")))
+    if xml > max_xml:
+        raise WordImportError("The document is too long to import at once (%(size)s MB of text and layout; the "
+                              "limit is %(limit)s MB). Split it into several files.",
+                              size=f"{xml / 1048576:.1f}", limit=f"{max_xml / 1048576:.0f}")
     if any(p.flag_bits & 0x1 for p in parts):
         raise WordImportError("The document is password-protected. Remove the password in Word "
                               "(File → Info → Protect Document) and upload it again.")
@@ -710,10 +716,11 @@ def protect_line_start(md: str) -> str:
 # ---------------------------------------------------------------------------------------------- the entry points
 
 
-def convert_docx(data: bytes, max_bytes: int = MAX_BYTES, max_unpacked: int = MAX_UNPACKED) -> ImportResult:
+def convert_docx(data: bytes, max_bytes: int = MAX_BYTES, max_unpacked: int = MAX_UNPACKED,
+                 max_xml: int = MAX_XML) -> ImportResult:
     """A Word .docx → Markdown body, image attachments, report. Raises WordImportError for anything else."""
     check_size(data, max_bytes)
-    package = open_package(data, max_unpacked)
+    package = open_package(data, max_unpacked, max_xml)
     margins = headers_and_footers(package)
     import docx
 

@@ -17,7 +17,9 @@ Measured, each in a fresh child process (so the memory figure is the conversion'
       its peak RSS (getrusage of a wrapper's child); the CLI's start-up alone (`flask sops --help`) beside it;
   (c) `flask sops import FILE --department 前厅部` (creates the draft with its 10 attachments, then commits),
       over a temporary SQLite database made with `flask db upgrade` and `flask demo load`;
-  (d) the refusals: a 150 MB zip bomb and a renamed binary, time until the error.
+  (d) the refusals: a 150 MB zip bomb and a renamed binary, time until the error;
+  (e) how memory and CPU grow with the XML: documents of 1,000 and 5,000 formatted paragraphs (about 1 and 5 MB
+      of document.xml), one conversion each (what the 8 MB MAX_XML limit in wordimport.py rests on).
 Figures are printed, never asserted.
 """
 import argparse
@@ -150,6 +152,31 @@ subprocess.run(sys.argv[1:], check=True)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
 """
 
+SCALE = r"""
+import io, resource, sys, time, zipfile
+sys.path.insert(0, "bench")
+import docx
+from authoring_import import SENTENCES, text
+d = docx.Document()
+for i in range(int(sys.argv[1])):
+    if i % 20 == 0:
+        d.add_paragraph(f"第{i}节", style="Heading 2")
+    text(d, [SENTENCES[(i + k) % 6] for k in range(4)])
+buf = io.BytesIO()
+d.save(buf)
+data = buf.getvalue()
+xml = zipfile.ZipFile(io.BytesIO(data)).getinfo("word/document.xml").file_size
+del d, buf
+from app.authoring.wordimport import convert_docx
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+c = time.process_time()
+convert_docx(data)
+cpu = time.process_time() - c
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(f"{xml / 1048576:.1f} MB of document.xml ({len(data) // 1024} KB .docx): CPU {cpu:.1f} s, "
+      f"RSS {base / 1024:.0f} MB before, peak {peak / 1024:.0f} MB (+{(peak - base) / 1024:.0f} MB)")
+"""
+
 REFUSE = r"""
 import sys, time
 from app.authoring.wordimport import WordImportError, convert_docx
@@ -225,6 +252,10 @@ def main():
             out = subprocess.run([python, "-c", REFUSE, str(f)], cwd=ROOT, env=child_env(), capture_output=True,
                                  text=True, check=True).stdout.strip()
             print(f"(d) {label}: refused after {out}")
+        for paragraphs in (1000, 5000):
+            out = subprocess.run([python, "-c", SCALE, str(paragraphs)], cwd=ROOT, env=child_env(),
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            print(f"(e) {paragraphs} formatted paragraphs, {out}")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, python {sys.version.split()[0]}, "
           f"flask at {tool('flask')}")
 

@@ -8,6 +8,8 @@ import zipfile
 import docx
 import pytest
 import sqlalchemy as sa
+from docx.enum.style import WD_STYLE_TYPE
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm
 
 from app.authoring.drafts import check_draft
@@ -78,7 +80,7 @@ def test_heading_styles_english_and_chinese():
     d.add_paragraph("范围说明", style="Heading 2")
     d.add_paragraph("细则", style="Heading 3")
     d.add_paragraph("1 职责", style="Heading 1")  # a style heading with an arabic number keeps its style level
-    wps = d.styles.add_style("标题 1", docx.enum.style.WD_STYLE_TYPE.PARAGRAPH)
+    wps = d.styles.add_style("标题 1", WD_STYLE_TYPE.PARAGRAPH)
     d.add_paragraph("附则", style=wps)
     d.add_paragraph("（一）记录", style="Heading 1")  # a Chinese prefix decides the level
     assert body(d) == "## 目的\n\n### 范围说明\n\n#### 细则\n\n## 职责\n\n## 附则\n\n### 记录\n"
@@ -187,6 +189,19 @@ def test_contents_page_numbers_headers_footers_and_title_are_left_out():
     assert "table of contents with its page numbers (lines: 4)" in report
     assert "page headers and footers (“云栖酒店集团 受控文件”; “第 1 页”)" in report
     assert "文件编号：HK-CL-002" in report
+
+
+def test_a_centred_first_line_is_the_title_and_the_title_property_is_the_fallback():
+    d = docx.Document()
+    d.core_properties.title = "模板标题"
+    d.add_paragraph("《夜审操作规程》").alignment = WD_ALIGN_PARAGRAPH.CENTER
+    bold(d, "一、目的")
+    result = convert_docx(data(d))
+    assert (result.title, result.markdown) == ("夜审操作规程", "## 目的\n")
+    d = docx.Document()
+    d.core_properties.title = "模板标题"
+    d.add_paragraph("一段开场白，不居中。")
+    assert convert_docx(data(d)).title == "模板标题"
 
 
 def test_the_demo_manual_imports():

@@ -349,7 +349,9 @@ def prepare(document) -> Prepared:
             text = (label + text).strip()
         level = heading_level(p, styles)
         if top_level(p) and text and not seen_heading:
-            if level == 0 or (not seen_text and level == 1 and heading_ones == 1 and not OUTLINE[0][1].match(text)):
+            first_line = not seen_text and not any(rx.match(text) for _lvl, rx in OUTLINE)
+            if level == 0 or (first_line and level == 1 and heading_ones == 1) or (
+                    first_line and level is None and len(text) <= 40 and centred(p_pr)):
                 if found.title is None:
                     found.title = text.strip("《》 ")
                     p.getparent().remove(p)
@@ -387,6 +389,11 @@ def slim_styles(document) -> None:
         for part in list(child):
             if part.tag not in keep:
                 child.remove(part)
+
+
+def centred(p_pr) -> bool:
+    """A centred paragraph: how a manual's title looks when it has no Title style."""
+    return p_pr is not None and child_val(p_pr, "jc") == "center"
 
 
 def is_toc(text: str, chain: list[Style]) -> bool:

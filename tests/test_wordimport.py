@@ -10,6 +10,9 @@ import pytest
 import sqlalchemy as sa
 from docx.enum.style import WD_STYLE_TYPE
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.opc.constants import RELATIONSHIP_TYPE as RT
+from docx.oxml import parse_xml
+from docx.oxml.ns import nsdecls
 from docx.shared import Cm
 
 from app.authoring.drafts import check_draft
@@ -67,10 +70,13 @@ def test_a_list_followed_by_a_paragraph_stays_a_list_and_long_lines_stay_text():
     d = docx.Document()
     d.add_paragraph("一、" + "这一行是一句很长的话而不是标题" * 5 + "。")
     d.add_paragraph("1、检查证件；")
+    d.add_paragraph("（1）身份证")
+    d.add_paragraph("（2）护照")
     d.add_paragraph("2、录入系统；")
     d.add_paragraph("完成后交给主管复核。")
     md = body(d)
-    assert md.startswith("一、这一行") and "\n\n1. 检查证件；\n2. 录入系统；\n\n完成后交给主管复核。\n" in md
+    assert md.startswith("一、这一行") and (
+        "\n\n1. 检查证件；\n    1. 身份证\n    2. 护照\n2. 录入系统；\n\n完成后交给主管复核。\n") in md
     assert "#" not in md
 
 
@@ -157,6 +163,21 @@ def test_script_typed_in_a_paragraph_stays_text():
     assert md == '&lt;img src=x onerror="alert(1)"> 与 \\*\\*星号\\*\\* 和 hx-get\n'
     html, _toc, _ = render_markdown(md)
     assert "<img" not in html and "&lt;img" in html
+
+
+def hyperlink(paragraph, url: str, text: str):
+    rid = paragraph.part.relate_to(url, RT.HYPERLINK, is_external=True)
+    paragraph._p.append(parse_xml(f'<w:hyperlink {nsdecls("w", "r")} r:id="{rid}"><w:r><w:t>{text}</w:t></w:r>'
+                                  f'</w:hyperlink>'))
+
+
+def test_links_keep_http_and_lose_script_urls():
+    d = docx.Document()
+    p = d.add_paragraph("见")
+    hyperlink(p, "https://example.com/sop", "集团官网")
+    hyperlink(d.add_paragraph(), "javascript:alert(1)", "点我")
+    hyperlink(d.add_paragraph(), "file:///etc/passwd", "本地文件")
+    assert body(d) == "见[集团官网](https://example.com/sop)\n\n点我\n\n本地文件\n"
 
 
 def test_images_become_attachments_once_each():

@@ -682,7 +682,7 @@ def items_to_headings(blocks: list[Block]) -> list[Block]:
         while end < len(blocks) and not (blocks[end].kind == "heading" and blocks[end].level <= 3):
             end += 1
         group = [n for n in range(i, end) if blocks[n].kind == "item"]
-        followed = [n + 1 < end and blocks[n + 1].kind not in ("item",) for n in group]
+        followed = [n + 1 < end and blocks[n + 1].kind not in ("item", "sub") for n in group]
         heads = any(followed[:-1]) or (len(group) == 1 and followed[0] and len(blocks[group[0]].plain) <= 30
                                        and not blocks[group[0]].plain.endswith(("。", "；", ";", "：", ":")))
         if heads:

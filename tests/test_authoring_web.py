@@ -1,8 +1,9 @@
 """Document control in the browser's terms: every page and form of app/authoring's views (the service rules
 themselves are tested in tests/test_authoring.py)."""
+import io
 import re
 import shutil
-from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
@@ -358,3 +359,169 @@ def test_drafts_index_is_a_page_for_every_request(client, auth, night_draft):
     for headers in ({}, HX, HX_RESTORE, HX_BOOSTED):
         html = client.get("/drafts/", headers=headers).get_data(as_text=True)
         assert "<html" in html and 'id="my-drafts"' in html and f"/drafts/{night_draft['id']}" in html
+
+
+# New, import, attachments, rebase, retire --------------------------------------------------------------------------
+
+
+def test_new_sop_from_the_blank_page(client, auth, library):
+    auth.login("fo.manager")
+    r = auth.post("/drafts/new", {"department": str(user("fo.manager").department_id), "code": "fo-lf-001",
+                                  "title": "失物招领流程", "start": "blank"}, token_from="/drafts/new")
+    d = get_draft(draft_id_of(r))
+    assert d.kind == "new" and d.code == "FO-LF-001" and "title: 失物招领流程" in d.text and "## 操作步骤" in d.text
+    r = auth.post("/drafts/new", {"department": str(user("fo.manager").department_id), "code": "FO-NA-001",
+                                  "title": "重复"}, token_from="/drafts/new", headers=HX)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 409 and html.lstrip().startswith('<form id="new-form"') and 'id="code-error"' in html
+    r = auth.post("/drafts/new", {"department": str(user("it.manager").department_id), "code": "IT-ZZ-001",
+                                  "title": "别的部门"}, token_from="/drafts/new")
+    assert r.status_code == 422 and "请选择您有编写权限的部门" in r.get_data(as_text=True)
+
+
+def test_import_a_markdown_file_opens_the_editor_with_its_report(client, auth, library):
+    auth.login("fo.manager")
+    data = {"department": str(user("fo.manager").department_id), "code": "FO-IM-001",
+            "file": (io.BytesIO("# 行李寄存\n\n## 目的\n\n规范行李寄存。\n".encode()), "luggage.md")}
+    r = auth.post("/drafts/import", data, token_from="/drafts/import", content_type="multipart/form-data")
+    draft_id = draft_id_of(r)
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="import-report"' in html and "luggage.md → FO-IM-001" in html and "规范行李寄存" in html
+
+
+def test_import_refuses_a_renamed_binary_and_creates_nothing(client, auth, library):
+    auth.login("fo.manager")
+    data = {"department": str(user("fo.manager").department_id),
+            "file": (io.BytesIO(b"\x7fELF\x02\x01\x01" + bytes(200)), "manual.docx")}
+    r = auth.post("/drafts/import", data, token_from="/drafts/import", content_type="multipart/form-data")
+    assert r.status_code == 422 and 'id="import-error"' in r.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Draft)) == 0
+
+
+def test_attachment_upload_keeps_the_typed_text_and_lists_the_file(client, auth, night_draft):
+    auth.login("fo.manager")
+    draft_id = night_draft["id"]
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    form = {**editor_form(get_draft(draft_id), body="## 目的\n\n上传时还没保存的文字\n"), "file": (io.BytesIO(png), "前台.png")}
+    r = auth.post(f"/drafts/{draft_id}/attachments", form, token_from=f"/drafts/{draft_id}",
+                  content_type="multipart/form-data")
+    assert r.status_code == 303
+    d = get_draft(draft_id)
+    assert [a.name for a in d.attachments] == ["前台.png"] and "上传时还没保存的文字" in d.text
+    assert drafts.split(d.text)[0]["attachments"][-1] == "前台.png"
+    # A file that is not what its name says: refused, and the text typed since stays in the editor.
+    form = {**editor_form(d, body="## 目的\n\n又改了一些\n"), "file": (io.BytesIO(b"MZ\x90\x00"), "表格.xlsx")}
+    r = auth.post(f"/drafts/{draft_id}/attachments", form, token_from=f"/drafts/{draft_id}",
+                  content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 415 and 'id="attach-error"' in html and "又改了一些" in html
+    assert [a.name for a in get_draft(draft_id).attachments] == ["前台.png"]
+
+
+def test_a_stale_draft_cannot_be_approved_until_rebased_and_the_rebase_shows_the_diff(client, auth, library):
+    draft_id = submitted_draft(client, auth)
+    path = library / sop("FO-NA-001").path
+    path.write_text(path.read_text(encoding="utf-8").replace("## ", "## 文件改动 ", 1), encoding="utf-8")
+    from app.sops.sync import sync
+    assert sync().revised
+    db.session.commit()
+    auth.login("admin")
+    sign_step(auth, draft_id, "review")
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="stale"' in html
+    r = sign_step(auth, draft_id, "approve")
+    assert r.status_code == 409 and get_draft(draft_id).state == "reviewed"
+    r = auth.post(f"/drafts/{draft_id}/rebase", token_from=f"/drafts/{draft_id}")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="rebased"' in html and "文件改动" in html and 'id="text-changes"' in html
+    d = get_draft(draft_id)
+    assert d.base_revision_id == sop("FO-NA-001").current_revision_id and d.state == "draft"
+
+
+def test_retire_goes_through_approval_and_marks_every_page_obsolete(client, auth, library):
+    auth.login("fo.manager")
+    r = auth.post("/sops/FO-VIP-001/retire", token_from="/sops/FO-VIP-001")
+    draft_id = draft_id_of(r)
+    html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
+    assert 'id="submit-form"' in html and 'id="draft-form"' not in html  # nothing to edit, a reason to give
+    r = auth.post(f"/drafts/{draft_id}/submit", {"change_note": "服务已取消"}, token_from=f"/drafts/{draft_id}")
+    assert r.status_code == 303 and get_draft(draft_id).state == "in_review"
+    assert sop("FO-VIP-001").retired_at is None
+    auth.logout()
+    auth.login("admin")
+    sign_step(auth, draft_id, "review")
+    assert sign_step(auth, draft_id, "approve").status_code == 303
+    assert sop("FO-VIP-001").retired_at is not None
+    html = client.get("/sops/FO-VIP-001").get_data(as_text=True)
+    assert 'id="obsolete"' in html and "已作废" in html.split('class="print-header"')[1][:200]
+    assert 'id="sop-tools"' not in html and 'class="flag' not in html  # no editing or flagging of a retired SOP
+    assert re.search(r'<tr class="current obsolete">.*?已作废', html, re.S)
+
+
+# The SOP page ------------------------------------------------------------------------------------------------------
+
+
+def test_sop_page_is_the_same_for_everyone_and_loads_the_tools_per_person(client, auth, library):
+    auth.login("fo.manager")
+    page = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    assert 'hx-get="/sops/FO-NA-001/authoring"' in page and 'id="edit-button"' not in page
+    tools = client.get("/sops/FO-NA-001/authoring", headers=HX).get_data(as_text=True)
+    assert 'id="edit-button"' in tools and 'id="retire-button"' in tools
+    auth.logout()
+    auth.login("fo.staff")
+    assert client.get("/sops/FO-NA-001").get_data(as_text=True).count("edit-button") == 0
+    tools = client.get("/sops/FO-NA-001/authoring", headers=HX).get_data(as_text=True)
+    assert 'id="edit-button"' not in tools and 'id="retire-button"' not in tools
+
+
+def test_sections_carry_a_flag_form_and_the_body_stays_inert(client, auth, library):
+    auth.login("fo.staff")
+    html = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    body = html.split('<div class="sop-body">')[1].split('<section class="attachments">')[0]
+    pieces = re.findall(r'<div hx-disable>', body)
+    flags = re.findall(r'<details class="flag no-print" id="flag-([^"]+)">', body)
+    toc = [t["id"] for t in sop("FO-NA-001").current.toc if t["level"] == 2]
+    assert flags == toc and len(pieces) >= len(flags)
+
+
+def test_reader_flags_a_step_without_javascript_and_sees_the_owners_answer(client, auth, library):
+    auth.login("fo.night")
+    anchor = sop("FO-NA-001").current.toc[1]["id"]
+    r = auth.post("/sops/FO-NA-001/feedback", {"kind": "wrong", "note": "交班时间应为 07:00", "anchor": anchor},
+                  token_from="/sops/FO-NA-001")
+    assert r.status_code == 303 and unquote(r.headers["Location"]).endswith(f"/sops/FO-NA-001#{anchor}")
+    r = auth.post("/sops/FO-NA-001/feedback", {"kind": "bogus", "anchor": anchor}, token_from="/sops/FO-NA-001",
+                  headers=HX)
+    assert r.status_code == 422 and r.get_data(as_text=True).lstrip().startswith('<div class="flag-done notice notice-error"')
+    fb = db.session.scalar(sa.select(Feedback))
+    auth.logout()
+    auth.login("fo.manager")
+    html = client.get("/feedback/").get_data(as_text=True)
+    assert f'id="fb-{fb.id}"' in html and "交班时间应为 07:00" in html and "此步骤有误" in html
+    assert auth.post(f"/feedback/{fb.id}/reply", {"reply": "已核实，下个版本更正"}, token_from="/feedback/").status_code == 303
+    r = auth.post(f"/feedback/{fb.id}/link", token_from="/feedback/")
+    linked = draft_id_of(r)
+    assert get_draft(linked).code == "FO-NA-001"
+    assert auth.post(f"/feedback/{fb.id}/close", token_from="/feedback/").status_code == 303
+    auth.logout()
+    auth.login("fo.night")
+    html = client.get("/feedback/").get_data(as_text=True)
+    assert f'id="my-fb-{fb.id}"' in html and "已核实，下个版本更正" in html and "陈静" in html
+    tools = client.get("/sops/FO-NA-001/authoring", headers=HX).get_data(as_text=True)
+    assert "已核实，下个版本更正" in tools
+    assert auth.post(f"/feedback/{fb.id}/reply", {"reply": "我也来答"}, token_from="/feedback/").status_code == 403
+
+
+def test_periodic_review_moves_the_date_without_a_new_revision(client, auth, library):
+    owned = sop("FO-NA-001")
+    auth.login("fo.manager")
+    revisions = len(owned.revisions)
+    r = auth.post("/sops/FO-NA-001/still-valid", {"password": "wrong", "next_review_by": "2028-01-31"},
+                  token_from="/sops/FO-NA-001/authoring", headers=HX)
+    assert r.status_code == 401 and 'id="still-valid-error"' in r.get_data(as_text=True)
+    r = auth.post("/sops/FO-NA-001/still-valid", {"password": PASSWORD, "next_review_by": "2028-01-31"},
+                  token_from="/sops/FO-NA-001/authoring", headers=HX)
+    assert r.status_code == 200 and 'id="still-valid-done"' in r.get_data(as_text=True)
+    after = sop("FO-NA-001")
+    assert len(after.revisions) == revisions and str(after.current.review_due) == "2028-01-31"
+    assert db.session.scalar(sa.select(DocSignature.meaning).where(DocSignature.sop_id == after.id)) == "periodic_review"

@@ -371,6 +371,10 @@ def test_import_upload_starts_a_draft_that_passes_the_checks(app):
     # The same document again: its 文件编号 is taken, so the department's next number is used.
     again = import_upload(user, "copy.docx", DEMO.read_bytes(), dept)
     assert again.code == "FO-001"
+    # Another department's 文件编号 is not taken over either.
+    it = import_upload(db.session.scalar(sa.select(User).where(User.username == "admin")), "it.docx",
+                       DEMO.read_bytes(), department_by_name("IT支持部"))
+    assert it.code == "IT-001"
 
 
 def test_bad_upload_or_wrong_author_creates_nothing(app):

@@ -56,8 +56,8 @@ def used(code: str) -> bool:
 
 
 def choose_code(department: Department, result: ImportResult, code: str | None = None) -> str:
-    """The id given; else the document's own 文件编号 when it is free; else the department's code and the next
-    free number (FO-001, FO-002 …)."""
+    """The id given; else the document's own 文件编号 when it is free and starts with the department's code;
+    else the department's code and the next free number (FO-001, FO-002 …)."""
     if code:
         code = code.strip().upper()
         if not ID_RE.match(code):
@@ -69,7 +69,7 @@ def choose_code(department: Department, result: ImportResult, code: str | None =
             raise AuthoringError("A draft for %(code)s is open already.", 409, code=code)
         return code
     guess = (result.code or "").upper()
-    if ID_RE.match(guess) and not used(guess):
+    if ID_RE.match(guess) and guess.startswith(f"{department.code}-") and not used(guess):
         return guess
     n = 1
     while used(f"{department.code}-{n:03d}"):

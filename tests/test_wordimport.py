@@ -92,6 +92,15 @@ def test_heading_styles_english_and_chinese():
     assert body(d) == "## 目的\n\n### 范围说明\n\n#### 细则\n\n## 职责\n\n## 附则\n\n### 记录\n"
 
 
+def test_a_document_starting_at_heading_2_is_not_shifted_down():
+    d = docx.Document()
+    d.add_paragraph("目的", style="Heading 2")
+    d.add_paragraph("细则", style="Heading 3")
+    assert body(d) == "## 目的\n\n### 细则\n"
+    bold(d, "一、职责")  # a typed 一、 holds ##: the styles keep their own levels
+    assert body(d) == "### 目的\n\n#### 细则\n\n## 职责\n"
+
+
 def test_word_automatic_numbering_is_read_from_numbering_xml():
     d = docx.Document()
     num = add_numbering(d, [("chineseCounting", "%1、"), ("chineseCounting", "（%2）"), ("decimal", "%3、")])

@@ -634,7 +634,16 @@ def html_blocks(html: str, tables: Tables) -> list[Block]:
 
 
 def classify(blocks: list[Block]) -> list[Block]:
-    """Outline prefixes and heading styles → heading levels; 1、 items → a list or #### (when they head a block)."""
+    """Outline prefixes and heading styles → heading levels; 1、 items → a list or #### (when they head a block).
+    The highest heading style in use becomes ## (a document that starts at Heading 2 is not shifted down), unless
+    一、 lines hold that level."""
+    styled = [b.level for b in blocks if b.styled]
+    top = 1 if not styled or any(OUTLINE[0][1].match(b.plain) for b in blocks if b.kind in ("para", "heading")) \
+        else min(styled)
+
+    def style_level(word_level: int) -> int:
+        return max(2, min(word_level - top + 2, 6))
+
     out = []
     for b in blocks:
         if b.kind not in ("para", "heading"):
@@ -656,7 +665,7 @@ def classify(blocks: list[Block]) -> list[Block]:
         else:
             sub = SUB_ITEM.match(b.plain)
             if sub and b.plain[sub.end():].strip():
-                number = int(sub.group(1)) if sub.group(1) else "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳".index(sub.group(2)) + 1
+                number = int(sub.group(1)) if sub.group(1) else CIRCLED.index(sub.group(2)) + 1
                 out.append(Block("sub", md=strip_prefix(b.md, SUB_ITEM), plain=b.plain[sub.end():], level=number))
             elif b.kind == "heading":
                 text = STYLE_NUMBER.sub("", b.plain, count=1).strip() or b.plain
@@ -664,10 +673,6 @@ def classify(blocks: list[Block]) -> list[Block]:
             else:
                 out.append(b)
     return items_to_headings(out)
-
-
-def style_level(word_level: int) -> int:
-    return min(word_level + 1, 6)
 
 
 def items_to_headings(blocks: list[Block]) -> list[Block]:

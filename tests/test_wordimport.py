@@ -334,8 +334,9 @@ def test_bad_docx_is_refused_with_a_clear_message(case):
 
 
 def test_oversized_file_is_refused_before_it_is_read():
-    with pytest.raises(WordImportError, match=r"The file is 0.1 MB; the limit is 0 MB"):
+    with pytest.raises(WordImportError, match=r"The file is 0.1 MB; the limit is 0 MB") as e:
         convert_docx(b"PK\x03\x04" + bytes(100_000), max_bytes=50_000)
+    assert e.value.status == 413
     with pytest.raises(WordImportError, match=r"the limit is 20 MB"):
         convert_docx(b"PK\x03\x04" + bytes(21 * 1024 * 1024))
 
@@ -384,6 +385,9 @@ def test_import_upload_starts_a_draft_that_passes_the_checks(app):
     it = import_upload(db.session.scalar(sa.select(User).where(User.username == "admin")), "it.docx",
                        DEMO.read_bytes(), department_by_name("IT支持部"))
     assert it.code == "IT-001"
+    untitled = import_upload(user, "无题.txt", "1、先做这个。\n2、再做那个。\n".encode(), dept)
+    assert "title: FO-002\n" in untitled.text and "1. 先做这个。\n2. 再做那个。\n" in untitled.text
+    assert "文件中没有找到标题" in json.loads(untitled.import_report)[-1]
 
 
 def test_bad_upload_or_wrong_author_creates_nothing(app):

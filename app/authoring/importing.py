@@ -9,6 +9,7 @@ import click
 import sqlalchemy as sa
 import yaml
 from flask import current_app
+from flask_babel import gettext
 
 from app.auth.models import User
 from app.authoring.drafts import open_draft, start_draft
@@ -86,6 +87,8 @@ def import_upload(user: User, filename: str, data: bytes, department: Department
     code = choose_code(department, result, code)
     result = prefixed(result, code)
     report = [*result.report, f"{Path(filename).name} → {code}"]
+    if not result.title:
+        report.append(gettext("No title was found in the file; the id stands in for it until you change it."))
     return start_draft(user, department=department, text=build_sop_text(result, department, code), kind="new",
                        source="import", import_report=report, attachments=result.attachments)
 

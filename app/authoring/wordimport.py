@@ -67,7 +67,7 @@ def convert_file(filename: str, data: bytes, max_bytes: int = MAX_BYTES) -> Impo
 
 def check_size(data: bytes, max_bytes: int) -> None:
     if len(data) > max_bytes:
-        raise WordImportError("The file is %(size)s MB; the limit is %(limit)s MB.",
+        raise WordImportError("The file is %(size)s MB; the limit is %(limit)s MB.", 413,
                               size=f"{len(data) / 1048576:.1f}", limit=f"{max_bytes / 1048576:.0f}")
     if not data:
         raise WordImportError("The file is empty.")

@@ -26,6 +26,7 @@ from app.search.query import search
 from app.sops.models import Sop, SopRevision, SyncConflict
 from app.sops.sync import commit_and_announce, sync
 from tests.conftest import ROOT
+from tests.test_acks import smtp  # noqa: F401 - the fixture: a real SMTP server on loopback
 
 PW = "demo-2026"
 NIGHT = "FO-NA-001"
@@ -605,3 +606,26 @@ def test_a_reader_flags_a_section_and_the_owner_answers(lib):
     with pytest.raises(AuthoringError) as e:
         feedback.get_feedback(fb.id, user("cs.agent"))
     assert e.value.status == 403
+
+
+def test_the_managers_reminder_lists_overdue_reviews_until_one_is_confirmed(lib, app, smtp):
+    controller, inbox = smtp
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
+
+    def overdue_reviews() -> list[str]:
+        """The lines under the summary's 本部门复审逾期的规程 heading sent to fo.manager."""
+        inbox.clear()
+        r = app.test_cli_runner().invoke(args=["acks", "remind"])
+        assert r.exit_code == 0, r.output
+        text = "\n".join(m.get_payload(decode=True).decode() for m in inbox if "fo.manager@" in m["To"])
+        if "本部门复审逾期的规程：" not in text:
+            return []
+        lines = text.split("本部门复审逾期的规程：", 1)[1].replace("\r\n", "\n").strip().split("\n")
+        return [line.split()[1] for line in lines if line.startswith("! ")]
+
+    codes = overdue_reviews()
+    assert "FO-HO-001" in codes and "FO-CO-001" in codes  # review_by 2026-11-01, 2026-04-01
+    assert all(code.startswith("FO-") for code in codes)  # not another department's
+    periodic.confirm_still_valid(sop("FO-HO-001"), user("fo.manager"), PW, date.today() + timedelta(days=365))
+    db.session.commit()
+    assert "FO-HO-001" not in overdue_reviews() and "FO-CO-001" in overdue_reviews()

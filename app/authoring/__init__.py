@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("authoring", __name__, cli_group="authoring")
 
-from app.authoring import cli, importing, models, views  # noqa: E402,F401
+from app.authoring import cli, importing, models, periodic, views  # noqa: E402,F401

@@ -3,6 +3,7 @@ is a signed review that moves the review date forward without a new revision, so
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from app import audit
 from app.auth.models import User
@@ -10,6 +11,7 @@ from app.authoring.permissions import AuthoringError, can_author
 from app.authoring.review import check_password, sign
 from app.extensions import db
 from app.org import Department
+from app.panels import digest_note
 from app.sops.models import Sop, SopRevision
 
 DUE_WITHIN_DAYS = 30
@@ -63,3 +65,12 @@ def confirm_still_valid(sop: Sop, user: User, password: str, next_review_by: dat
     audit.record("doc.review_by", f"sop:{sop.code}", {"revision": rev.number, "from": previous,
                                                       "to": next_review_by.isoformat()}, actor=user)
     return signature
+
+
+@digest_note
+def overdue_for_manager(user) -> list[str]:
+    """A manager's reminder summary lists the department's SOPs whose review date has passed."""
+    if user.role != "manager" or user.department is None:
+        return []
+    return [f"{s.code} {s.current.title} ({gettext('review was due %(d)s', d=s.current.review_due)})"
+            for s in overdue_reviews(date.today(), user.department)]

@@ -5,14 +5,15 @@ peak memory stated).
 
 The document is written with python-docx into a temporary folder: 10 chapters (一、… 十、, typed in bold
 Normal paragraphs) of 5 pages each, a page break after every page (so at least 50 pages), about 600
-characters of text per page in runs with fonts set (as Word writes them), Word's automatic numbering (chineseCounting （一） and decimal 1、) on the
-sections, a table of contents with page numbers, a page header and footer, 20 tables (5 rows × 3 columns, one
-in four with a merged cell) and 10 PNG images (320 × 240 of noise, which does not compress: about 230 KB each, like photos).
+characters of text per page in runs with fonts set (as Word writes them), Word's automatic numbering
+(chineseCounting （一） and decimal 1、) on the sections, a table of contents with page numbers, a page header and
+footer, 20 tables (5 rows × 3 columns, one in four with a merged cell) and 10 PNG images (320 × 240 of noise,
+which does not compress: about 230 KB each, like photos).
 
 Measured, each in a fresh child process (so the memory figure is the conversion's own):
   (a) convert_docx(bytes) in-process, --runs times: wall time of each run (target <= 5 s), of which mammoth,
       and CPU time (what the run costs when other processes share the 2 cores);
-      the child's RSS after its imports and its peak RSS (getrusage ru_maxrss) after the runs;
+      the child's peak RSS (VmHWM) after its imports and after the runs;
   (b) `flask sops import FILE --department 前厅部 --print` as a user runs it (interpreter start included), and
       its peak RSS (getrusage of a wrapper's child); the CLI's start-up alone (`flask sops --help`) beside it;
   (c) `flask sops import FILE --department 前厅部` (creates the draft with its 10 attachments, then commits),
@@ -27,7 +28,6 @@ import io
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import struct
@@ -115,13 +115,31 @@ def make_document(path: Path) -> dict:
     return {"tables": tables, "images": images, "page_breaks": 49, "bytes": path.stat().st_size}
 
 
+def make_long(path: Path, paragraphs: int) -> int:
+    """Text only: `paragraphs` formatted paragraphs, a Heading 2 every 20; returns document.xml's size."""
+    d = docx.Document()
+    for i in range(paragraphs):
+        if i % 20 == 0:
+            d.add_paragraph(f"第{i // 20 + 1}节", style="Heading 2")
+        text(d, [SENTENCES[(i + k) % len(SENTENCES)] for k in range(4)])
+    d.save(path)
+    return zipfile.ZipFile(path).getinfo("word/document.xml").file_size
+
+
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
+
+
+def hwm_kb():  # VmHWM: this process's peak RSS (ru_maxrss would keep the parent's across fork and exec)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
 t0 = time.perf_counter()
 import mammoth
 from app.authoring import wordimport
 imported = time.perf_counter() - t0
-rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss_imports = hwm_kb()
 spent = []
 real = mammoth.convert_to_html
 def timed(*a, **k):
@@ -139,7 +157,7 @@ for _ in range(int(sys.argv[2])):
     runs.append(time.perf_counter() - t)
     cpu.append(time.process_time() - c)
 print(json.dumps({"runs": runs, "cpu": cpu, "mammoth": spent, "import_s": imported, "rss_imports_kb": rss_imports,
-                  "rss_peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                  "rss_peak_kb": hwm_kb(),
                   "markdown_chars": len(result.markdown), "attachments": len(result.attachments),
                   "headings": sum(1 for l in result.markdown.split("\n") if l.startswith("#")),
                   "pipe_tables": sum(1 for l in result.markdown.split("\n") if l.startswith("| ---")),
@@ -150,31 +168,6 @@ MEASURED = r"""
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
-"""
-
-SCALE = r"""
-import io, resource, sys, time, zipfile
-sys.path.insert(0, "bench")
-import docx
-from authoring_import import SENTENCES, text
-d = docx.Document()
-for i in range(int(sys.argv[1])):
-    if i % 20 == 0:
-        d.add_paragraph(f"第{i}节", style="Heading 2")
-    text(d, [SENTENCES[(i + k) % 6] for k in range(4)])
-buf = io.BytesIO()
-d.save(buf)
-data = buf.getvalue()
-xml = zipfile.ZipFile(io.BytesIO(data)).getinfo("word/document.xml").file_size
-del d, buf
-from app.authoring.wordimport import convert_docx
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-c = time.process_time()
-convert_docx(data)
-cpu = time.process_time() - c
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(f"{xml / 1048576:.1f} MB of document.xml ({len(data) // 1024} KB .docx): CPU {cpu:.1f} s, "
-      f"RSS {base / 1024:.0f} MB before, peak {peak / 1024:.0f} MB (+{(peak - base) / 1024:.0f} MB)")
 """
 
 REFUSE = r"""
@@ -220,7 +213,8 @@ def main():
         print(f"    RSS after imports {m['rss_imports_kb'] / 1024:.0f} MB, peak {m['rss_peak_kb'] / 1024:.0f} MB "
               f"(conversion adds {(m['rss_peak_kb'] - m['rss_imports_kb']) / 1024:.0f} MB); imports took "
               f"{m['import_s']:.2f} s")
-        print(f"    output: {m['markdown_chars']} characters, {m['headings']} headings, {m['pipe_tables']} pipe tables, "
+        print(f"    output: {m['markdown_chars']} characters, {m['headings']} headings, "
+              f"{m['pipe_tables']} pipe tables, "
               f"{m['html_tables']} HTML tables, {m['attachments']} attachments")
         for line in m["report"]:
             print(f"      {line}")
@@ -239,7 +233,8 @@ def main():
             elapsed = time.monotonic() - t0
             rss_kb = int(proc.stderr.strip().split("\n")[-1])
             first = f"{len(proc.stdout)} characters on stdout" if extra else proc.stdout.split("\n")[0]
-            print(f"{label} flask sops import: {elapsed:.2f} s wall (start-up included), peak RSS {rss_kb / 1024:.0f} MB; "
+            print(f"{label} flask sops import: {elapsed:.2f} s wall (start-up included), "
+                  f"peak RSS {rss_kb / 1024:.0f} MB; "
                   f"{first}")
 
         bomb = tmp / "bomb.docx"
@@ -253,9 +248,15 @@ def main():
                                  text=True, check=True).stdout.strip()
             print(f"(d) {label}: refused after {out}")
         for paragraphs in (1000, 5000):
-            out = subprocess.run([python, "-c", SCALE, str(paragraphs)], cwd=ROOT, env=child_env(),
-                                 capture_output=True, text=True, check=True).stdout.strip()
-            print(f"(e) {paragraphs} formatted paragraphs, {out}")
+            long = tmp / f"long-{paragraphs}.docx"
+            xml = make_long(long, paragraphs)
+            out = subprocess.run([python, "-c", CHILD, str(long), "1"], cwd=ROOT, env=child_env(),
+                                 capture_output=True, text=True, check=True).stdout
+            m = json.loads(out)
+            print(f"(e) {paragraphs} formatted paragraphs, {xml / 1048576:.1f} MB of document.xml "
+                  f"({long.stat().st_size // 1024} KB .docx): CPU {m['cpu'][0]:.1f} s, RSS after imports "
+                  f"{m['rss_imports_kb'] / 1024:.0f} MB, peak {m['rss_peak_kb'] / 1024:.0f} MB "
+                  f"(+{(m['rss_peak_kb'] - m['rss_imports_kb']) / 1024:.0f} MB)")
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}, python {sys.version.split()[0]}, "
           f"flask at {tool('flask')}")
 

@@ -629,3 +629,16 @@ def test_the_managers_reminder_lists_overdue_reviews_until_one_is_confirmed(lib,
     periodic.confirm_still_valid(sop("FO-HO-001"), user("fo.manager"), PW, date.today() + timedelta(days=365))
     db.session.commit()
     assert "FO-HO-001" not in overdue_reviews() and "FO-CO-001" in overdue_reviews()
+
+
+def test_a_step_that_lost_a_race_is_refused_and_signs_nothing(lib):
+    """The approver's page still says 'reviewed' but a reviewer has just returned the draft: the state change is
+    one conditional UPDATE, so the approval gets 409 and no signature is written."""
+    d = reviewed_draft()
+    db.session.execute(sa.update(Draft).where(Draft.id == d.id).values(state="draft")
+                       .execution_options(synchronize_session=False))  # another request, not seen by this one
+    assert d.state == "reviewed"
+    with pytest.raises(AuthoringError, match="Someone else acted") as e:
+        review.approve(d, user("fo.manager"), PW)
+    assert e.value.status == 409 and d.state == "draft"
+    assert [s.meaning for s in review.signatures(d)] == ["authored", "reviewed"] and sop().current.origin == "file"

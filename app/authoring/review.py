@@ -66,6 +66,18 @@ def check_password(user: User, password: str, obj: str, step: str) -> None:
         raise AuthoringError("The password is wrong. Nothing was signed.", 401)
 
 
+def transition(draft: Draft, before: tuple[str, ...], after: str, **values) -> None:
+    """Move the draft from one of `before` to `after` with one conditional UPDATE: of two people acting on the
+    same draft at once (two approvers, a return and an approval), one wins and the other gets 409."""
+    done = db.session.execute(
+        sa.update(Draft).where(Draft.id == draft.id, Draft.state.in_(before))
+        .values(state=after, updated_at=utcnow(), **values).execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.refresh(draft)
+    if done != 1:
+        raise AuthoringError("Someone else acted on this draft a moment ago; reload it to see its state.", 409)
+
+
 def signatures(draft: Draft) -> list[DocSignature]:
     """The draft's signatures, oldest first (编制, 审核, 批准, and again after a return)."""
     return list(db.session.scalars(sa.select(DocSignature).where(DocSignature.draft_id == draft.id)
@@ -92,8 +104,8 @@ def submit(draft: Draft, user: User) -> Draft:
         problems = check_draft(draft)
         if problems:
             raise AuthoringError("Line %(line)s: %(reason)s", 422, line=problems[0].line, reason=problems[0].reason)
+    transition(draft, ("draft",), "in_review", holder_id=None, held_until=None)
     sign(user, "authored", draft=draft, content_sha256=sha256(draft.text), method="session", note=draft.change_note)
-    draft.state, draft.holder_id, draft.held_until = "in_review", None, None
     return draft
 
 
@@ -121,9 +133,9 @@ def review_pass(draft: Draft, user: User, password: str) -> Draft:
         raise AuthoringError("This draft is not waiting for review.", 409)
     self_signed = check_signer(draft, user, "reviewers")
     check_password(user, password, f"draft:{draft.id}", "review")
+    transition(draft, ("in_review",), "reviewed")
     sign(user, "reviewed", draft=draft, content_sha256=sha256(draft.text), method="password",
          self_approved=self_signed)
-    draft.state = "reviewed"
     return draft
 
 
@@ -136,8 +148,8 @@ def return_draft(draft: Draft, user: User, text: str) -> Draft:
         raise AuthoringError("You are not a reviewer or approver of %(dept)s drafts.", 403, dept=draft.department.name)
     if not (text or "").strip():
         raise AuthoringError("Say what must change: a returned draft needs a comment.", 422)
+    transition(draft, ("in_review", "reviewed", "approved"), "draft", effective_on=None)
     comment(draft, user, text, kind="return")
-    draft.state, draft.effective_on = "draft", None
     audit.record("doc.return", f"draft:{draft.id}", {"sop": draft.code}, actor=user)
     return draft
 
@@ -165,9 +177,9 @@ def approve(draft: Draft, user: User, password: str, effective_on: date | None =
         effective_on = None  # a date in the past means: now
     check_password(user, password, f"draft:{draft.id}", "approve")
     meaning = "retire_approved" if draft.kind == "retire" else "approved"
+    transition(draft, ("reviewed",), "approved", effective_on=effective_on, self_approved=self_signed)
     sign(user, meaning, draft=draft, content_sha256=sha256(draft.text), method="password",
          self_approved=self_signed, note=f"effective {effective_on}" if effective_on else "")
-    draft.state, draft.effective_on, draft.self_approved = "approved", effective_on, self_signed
     if effective_on is None or effective_on <= today:
         publish(draft)
     return draft
@@ -179,7 +191,7 @@ def withdraw(draft: Draft, user: User) -> Draft:
         raise AuthoringError("You may not write %(dept)s SOPs.", 403, dept=draft.department.name)
     if not draft.is_open:
         raise AuthoringError("This draft is closed.", 409)
-    draft.state, draft.holder_id, draft.held_until = "withdrawn", None, None
+    transition(draft, ("draft", "in_review", "reviewed", "approved"), "withdrawn", holder_id=None, held_until=None)
     audit.record("doc.withdraw", f"draft:{draft.id}", {"sop": draft.code}, actor=user)
     return draft
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import zipfile
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -213,11 +214,15 @@ def test_the_edit_lease_tells_the_second_editor_who_holds_the_draft(lib):
     grant_editor(user("admin"), user("fo.staff"), fo)
     d = start_draft(user("fo.manager"), department=fo, sop=sop())
     assert drafts.acquire(d, user("fo.manager")) is None
+    db.session.commit()
+    db.session.expire_all()  # read back from the database, as the next request would
     holder = drafts.acquire(d, user("fo.staff"))
     assert holder.user.username == "fo.manager"
-    with pytest.raises(DraftConflict, match="陈静 has this draft open"):
+    local = drafts.local_hm(holder.until)  # the portal's time zone (Asia/Shanghai), not UTC
+    assert local == holder.until.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M")
+    with pytest.raises(DraftConflict, match=f"陈静 has this draft open until {local}"):
         drafts.save(d, user("fo.staff"), d.text + "\n李", "", d.version)
-    d.held_until = d.held_until - timedelta(minutes=11)  # expired: the next one takes it
+    d.held_until = holder.until - timedelta(minutes=11)  # expired: the next one takes it
     assert drafts.acquire(d, user("fo.staff")) is None and d.holder_id == user("fo.staff").id
 
 

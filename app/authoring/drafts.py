@@ -6,8 +6,9 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import yaml
@@ -282,9 +283,19 @@ def may_edit(draft: Draft, user: User) -> None:
         raise AuthoringError("This draft has been submitted; it can be changed only after it is returned.", 409)
 
 
+def aware(at: datetime) -> datetime:
+    """Stored times are UTC; SQLite gives them back without their zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+
+
+def local_hm(at: datetime) -> str:
+    """HH:MM in the portal's time zone."""
+    return aware(at).astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).strftime("%H:%M")
+
+
 def lease_holder(draft: Draft, user: User) -> Holder | None:
-    if draft.holder_id not in (None, user.id) and draft.held_until is not None and draft.held_until > utcnow():
-        return Holder(draft.holder, draft.held_until)
+    if draft.holder_id not in (None, user.id) and draft.held_until is not None and aware(draft.held_until) > utcnow():
+        return Holder(draft.holder, aware(draft.held_until))
     return None
 
 
@@ -315,7 +326,7 @@ def save(draft: Draft, user: User, text: str, change_note: str, base_version: in
     if other is not None:
         raise DraftConflict("%(name)s has this draft open until %(until)s. Your text was not saved; it is "
                             "shown below so that nothing is lost.", text, other.user, name=other.user.display_name,
-                            until=other.until.strftime("%H:%M"))
+                            until=local_hm(other.until))
     lease = utcnow() + timedelta(minutes=current_app.config["AUTHORING_LEASE_MINUTES"])
     done = db.session.execute(
         sa.update(Draft).where(Draft.id == draft.id, Draft.version == base_version, Draft.state == "draft")
@@ -328,7 +339,7 @@ def save(draft: Draft, user: User, text: str, change_note: str, base_version: in
         who = draft.updated_by or draft.author
         raise DraftConflict("%(name)s saved this draft at %(at)s, after you opened it. Your text was not saved; "
                             "it is shown below so that nothing is lost.", text, who, name=who.display_name,
-                            at=draft.updated_at.strftime("%H:%M"))
+                            at=local_hm(draft.updated_at))
     return draft
 
 

@@ -18,9 +18,12 @@ import zipfile
 from dataclasses import dataclass, field
 from io import BytesIO
 
+import docx
 import lxml.html
 import mammoth
 import nh3
+import yaml
+from docx.text.paragraph import Paragraph
 from flask_babel import gettext
 
 from app.errors import UserError
@@ -298,8 +301,6 @@ CODE_IN_LINE = re.compile(r"(?:文件编号|文件编码|编\s*号)\s*[:：]\s*(
 
 
 def paragraph_text(p) -> str:
-    from docx.text.paragraph import Paragraph
-
     return Paragraph(p, None).text
 
 
@@ -734,8 +735,6 @@ def convert_docx(data: bytes, max_bytes: int = MAX_BYTES, max_unpacked: int = MA
     check_size(data, max_bytes)
     package = open_package(data, max_unpacked, max_xml)
     margins = headers_and_footers(package)
-    import docx
-
     try:
         document = docx.Document(BytesIO(data))
         found = prepare(document)
@@ -823,8 +822,6 @@ def convert_text(data: bytes, suffix: str, max_bytes: int = MAX_BYTES) -> Import
     if suffix.lower() in (".md", ".markdown"):
         m = FRONT.match(text)
         if m:
-            import yaml
-
             try:
                 meta = yaml.safe_load(m.group(1))
             except yaml.YAMLError:

@@ -172,6 +172,14 @@ def saved_status(d: Draft, status: int = 200, **ctx) -> Response:
                   **(editor_context(d, **ctx) if not wants_fragment() else {"draft": d, **ctx}))
 
 
+def save_if_changed(d: Draft, text: str, note: str, base_version: int | None) -> None:
+    """Save unless the draft already holds exactly this text and note (an autosave that landed a moment
+    before the Save or Submit click is not a conflict with oneself)."""
+    if text == d.text and note == d.change_note and d.updated_by_id == current_user.id:
+        return
+    drafts.save(d, current_user, text, note, base_version)
+
+
 @bp.post("/drafts/<int:draft_id>")
 @allow("staff")
 def save(draft_id: int):
@@ -182,7 +190,7 @@ def save(draft_id: int):
         raise AuthoringError("Only the draft's authors can change it, and only before it is submitted.", 403)
     text, note = text_from_form(d), request.form.get("change_note", "").strip()
     try:
-        drafts.save(d, current_user, text, note, request.form.get("base_version", type=int))
+        save_if_changed(d, text, note, request.form.get("base_version", type=int))
     except AuthoringError as e:
         db.session.rollback()
         d = get_draft(draft_id, current_user)

@@ -10,7 +10,7 @@ from app.access import allow
 from app.authoring import bp, drafts, review
 from app.authoring.models import DocSignature, Draft
 from app.authoring.permissions import AuthoringError, can_author, check_signer, get_draft
-from app.authoring.views import is_editor, text_from_form
+from app.authoring.views import is_editor, save_if_changed, text_from_form
 from app.extensions import db, limiter
 from app.htmx import render
 from app.sops.diff import meta_diff, table_diff, text_diff
@@ -19,8 +19,9 @@ from app.sops.render import render_markdown
 
 
 def plain(meta: dict) -> dict:
-    """Front matter as the revisions store it (dates as text), so the diff shows real changes only."""
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in meta.items()}
+    """Front matter as the revisions store it (dates as text), without empty fields (a revision stores
+    `tags: []` where a draft just has no tags), so the diff shows real changes only."""
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in meta.items() if v not in (None, "", [])}
 
 
 def may_sign(d: Draft, key: str) -> tuple[bool, bool]:
@@ -82,8 +83,8 @@ def submit(draft_id: int):
     d = get_draft(draft_id, current_user)
     if "body" in request.form and is_editor(d):
         try:
-            drafts.save(d, current_user, text_from_form(d), request.form.get("change_note", "").strip(),
-                        request.form.get("base_version", type=int))
+            save_if_changed(d, text_from_form(d), request.form.get("change_note", "").strip(),
+                            request.form.get("base_version", type=int))
         except AuthoringError as e:
             db.session.rollback()
             from app.authoring.views import saved_status

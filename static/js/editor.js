@@ -56,8 +56,32 @@
     area.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
+  // mermaid is big: load it (and diagrams.js, which draws) only once the preview shows a diagram.
+  let mermaidLoading = false;
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const s = document.createElement("script");
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = reject;
+      document.head.appendChild(s);
+    });
+  }
+  function diagrams() {
+    const pane = document.getElementById("preview-pane");
+    if (!pane || !pane.querySelector(".mermaid")) return;
+    if (window.drawDiagrams) return; // diagrams.js draws after every swap by itself
+    if (mermaidLoading) return;
+    mermaidLoading = true;
+    loadScript(pane.dataset.mermaidSrc)
+      .then(() => loadScript(pane.dataset.diagramsSrc))
+      .then(() => window.drawDiagrams(document))
+      .catch((err) => console.error(err));
+  }
+
   function setUp() {
     localTimes(document);
+    diagrams();
     const form = document.getElementById("draft-form");
     if (!form) return;
     const area = form.querySelector("textarea[name=body]");
@@ -93,9 +117,10 @@
       saving = false;
       if (!e.detail.successful && !conflict()) dirty = true; // a network error: try again later
     });
-    form.addEventListener("submit", () => { dirty = false; });
+    let leaving = false; // Save, Submit and Upload post the whole form: nothing typed is left behind
+    form.addEventListener("submit", () => { leaving = true; });
     window.addEventListener("beforeunload", (e) => {
-      if (dirty || saving || conflict()) { e.preventDefault(); e.returnValue = ""; }
+      if (!leaving && (dirty || saving || conflict())) { e.preventDefault(); e.returnValue = ""; }
     });
   }
 
@@ -115,7 +140,7 @@
     if (text && !window.confirm(text)) e.preventDefault();
   }, true);
 
-  document.addEventListener("htmx:afterSettle", (e) => localTimes(e.target));
+  document.addEventListener("htmx:afterSettle", (e) => { localTimes(e.target); diagrams(); });
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setUp);
   else setUp();
 })();

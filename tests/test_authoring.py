@@ -647,3 +647,21 @@ def test_a_step_that_lost_a_race_is_refused_and_signs_nothing(lib):
         review.approve(d, user("fo.manager"), PW)
     assert e.value.status == 409 and d.state == "draft"
     assert [s.meaning for s in review.signatures(d)] == ["authored", "reviewed"] and sop().current.origin == "file"
+
+
+def test_a_file_that_cannot_be_written_publishes_nothing(lib, monkeypatch):
+    d = reviewed_draft()
+    before = sop().current_revision_id
+
+    def full(*_args, **_kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(publish, "write_atomic", full)
+    with pytest.raises(AuthoringError, match="No space left on device") as e:
+        review.approve(d, user("fo.manager"), PW)
+    assert e.value.status == 503
+    db.session.commit()
+    d = db.session.get(Draft, d.id)
+    assert d.state == "reviewed" and sop().current_revision_id == before
+    assert [s.meaning for s in review.signatures(d)] == ["authored", "reviewed"]
+    assert db.session.scalar(sa.select(sa.func.count(SopRevision.id)).where(SopRevision.origin == "browser")) == 0

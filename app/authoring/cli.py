@@ -25,5 +25,8 @@ def export_command(directory: Path):
     """Write every current SOP (its Markdown file and attachments) under DIRECTORY."""
     from app.authoring.publish import export
 
-    written = export(directory)
+    try:
+        written = export(directory)
+    except OSError as e:
+        raise click.ClickException(f"{directory}: {e.strerror or e}") from e
     click.echo(f"{len(written)} SOPs written to {directory}")

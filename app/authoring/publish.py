@@ -6,6 +6,7 @@ Also here: resolving a sync conflict (a file changed on disk under a browser rev
 library as files."""
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
@@ -40,6 +41,17 @@ def write_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def files_or_nothing():
+    """A file that cannot be written (disk full, permissions) undoes the transaction: nothing is published."""
+    try:
+        yield
+    except OSError as e:
+        db.session.rollback()
+        raise AuthoringError("The SOP folder could not be written (%(reason)s); nothing was published.", 503,
+                             reason=e.strerror or type(e).__name__) from e
 
 
 def inside(root: Path, rel: str) -> Path:
@@ -77,9 +89,10 @@ def publish(draft: Draft) -> SopRevision | None:
     report = apply_one(doc, origin="browser", draft_id=draft.id)
     sop = db.session.scalar(sa.select(Sop).where(Sop.code == draft.code))
     rev = sop.current
-    for attachment in draft.attachments:
-        write_atomic(target.parent / attachment.name, attachment.data)
-    write_atomic(target, doc.text.encode("utf-8"))  # its SHA-256 is the revision's content_hash
+    with files_or_nothing():
+        for attachment in draft.attachments:
+            write_atomic(target.parent / attachment.name, attachment.data)
+        write_atomic(target, doc.text.encode("utf-8"))  # its SHA-256 is the revision's content_hash
     draft.sop_id, draft.state, draft.published_revision_id = sop.id, "published", rev.id
     draft.holder_id, draft.held_until = None, None
     audit.record("doc.publish", f"sop:{sop.code}", {"draft": draft.id, "revision": rev.number,
@@ -93,8 +106,9 @@ def retire(draft: Draft, root: Path) -> None:
     report = retire_one(sop)
     source = inside(root, sop.path)
     if source.is_file():
-        write_atomic(inside(root, f"{RETIRED_DIR}/{sop.path}"), source.read_bytes())
-        source.unlink()
+        with files_or_nothing():
+            write_atomic(inside(root, f"{RETIRED_DIR}/{sop.path}"), source.read_bytes())
+            source.unlink()
     draft.state, draft.published_revision_id = "published", sop.current_revision_id
     audit.record("doc.retire", f"sop:{sop.code}", {"draft": draft.id, "revision": sop.current.number,
                                                    "moved_to": f"{RETIRED_DIR}/{sop.path}"}, actor=None)
@@ -123,7 +137,8 @@ def resolve_conflict(conflict: SyncConflict, admin: User, choice: str) -> SyncCo
     sop = conflict.sop
     report = None
     if choice == "portal":
-        write_atomic(inside(root, sop.path), revision_text(sop.current).encode("utf-8"))
+        with files_or_nothing():
+            write_atomic(inside(root, sop.path), revision_text(sop.current).encode("utf-8"))
     else:
         departments = set(db.session.scalars(sa.select(Department.name)))
         positions = set(db.session.scalars(sa.select(Position.name)))

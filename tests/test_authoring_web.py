@@ -525,3 +525,26 @@ def test_periodic_review_moves_the_date_without_a_new_revision(client, auth, lib
     after = sop("FO-NA-001")
     assert len(after.revisions) == revisions and str(after.current.review_due) == "2028-01-31"
     assert db.session.scalar(sa.select(DocSignature.meaning).where(DocSignature.sop_id == after.id)) == "periodic_review"
+
+
+def test_admin_resolves_a_sync_conflict_on_its_page(client, auth, library):
+    draft_id = submitted_draft(client, auth)
+    auth.login("admin")
+    sign_step(auth, draft_id, "review")
+    sign_step(auth, draft_id, "approve")
+    path = library / sop("FO-NA-001").path
+    path.write_text(path.read_text(encoding="utf-8").replace("## 修订：", "## 服务器上改的：", 1), encoding="utf-8")
+    from app.sops.sync import sync
+    report = sync()
+    db.session.commit()
+    assert [line for line in report.conflicts if "conflict with revision" in line]
+    html = client.get("/admin/conflicts").get_data(as_text=True)
+    conflict_id = int(re.search(r'id="conflict-(\d+)"', html).group(1))
+    assert "服务器上改的" in html and "与修订版本" in html
+    before = len(sop("FO-NA-001").revisions)
+    r = auth.post(f"/admin/conflicts/{conflict_id}", {"choice": "file"}, token_from="/admin/conflicts")
+    assert r.status_code == 303 and len(sop("FO-NA-001").revisions) == before + 1
+    assert "没有待处理的冲突" in client.get("/admin/conflicts").get_data(as_text=True)
+    auth.logout()
+    auth.login("fo.manager")
+    assert client.get("/admin/conflicts").status_code == 403

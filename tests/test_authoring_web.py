@@ -225,7 +225,7 @@ def test_approval_with_a_wrong_password_is_refused_and_audited(client, auth, lib
 ROUTES = [
     ("GET", "/drafts/"), ("GET", "/drafts/new"), ("POST", "/drafts/new"), ("GET", "/drafts/import"),
     ("POST", "/drafts/import"), ("POST", "/sops/FO-NA-001/edit"), ("GET", "/drafts/{id}"), ("POST", "/drafts/{id}"),
-    ("POST", "/drafts/{id}/preview"), ("POST", "/drafts/{id}/attachments"), ("POST", "/drafts/{id}/submit"),
+    ("POST", "/drafts/{id}/preview"), ("POST", "/drafts/{id}/attachments"), ("GET", "/drafts/{id}/files/a.png"), ("POST", "/drafts/{id}/submit"),
     ("POST", "/drafts/{id}/comment"), ("POST", "/drafts/{id}/return"), ("POST", "/drafts/{id}/review"),
     ("POST", "/drafts/{id}/approve"), ("POST", "/drafts/{id}/rebase"), ("POST", "/sops/FO-NA-001/retire"),
     ("GET", "/sops/FO-NA-001/authoring"), ("POST", "/sops/FO-NA-001/still-valid"), ("POST", "/sops/FO-NA-001/feedback"),
@@ -251,7 +251,7 @@ def night_draft(client, auth, library):
 
 def test_every_authoring_route_is_listed_here(app):
     def shape(url: str) -> str:
-        return re.sub(r"<[^>]+>|\{\w+\}|\d+|FO-NA-001", "<>", url)
+        return re.sub(r"<[^>]+>|\{\w+\}|\d+|FO-NA-001|a\.png", "<>", url)
 
     served = {(m, shape(r.rule)) for r in app.url_map.iter_rules() if r.endpoint.startswith("authoring.")
               for m in r.methods if m in ("GET", "POST")}
@@ -416,6 +416,15 @@ def test_attachment_upload_keeps_the_typed_text_and_lists_the_file(client, auth,
     html = r.get_data(as_text=True)
     assert r.status_code == 415 and 'id="attach-error"' in html and "又改了一些" in html
     assert [a.name for a in get_draft(draft_id).attachments] == ["前台.png"]
+    # The preview shows an uploaded image from the draft's own file route; the file is served inline.
+    form = editor_form(get_draft(draft_id), body="## 目的\n\n![前台](前台.png)\n")
+    html = auth.post(f"/drafts/{draft_id}/preview", form, token_from=f"/drafts/{draft_id}", headers=HX).get_data(as_text=True)
+    src = re.search(r'<img[^>]* src="([^"]+)"', html).group(1)
+    assert src == f"/drafts/{draft_id}/files/%E5%89%8D%E5%8F%B0.png"
+    r = client.get(src)
+    assert r.status_code == 200 and r.data == png and r.mimetype == "image/png"
+    assert "attachment" not in r.headers.get("Content-Disposition", "")
+    assert client.get(f"/drafts/{draft_id}/files/nothing.png").status_code == 404
 
 
 def test_a_stale_draft_cannot_be_approved_until_rebased_and_the_rebase_shows_the_diff(client, auth, library):

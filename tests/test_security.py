@@ -89,6 +89,7 @@ ROUTES = {
     "authoring.save": ("/drafts/999999", "staff"),
     "authoring.preview": ("/drafts/999999/preview", "staff"),
     "authoring.attach": ("/drafts/999999/attachments", "staff"),
+    "authoring.draft_file": ("/drafts/999999/files/a.png", "staff"),
     "authoring.submit": ("/drafts/999999/submit", "staff"),
     "authoring.comment": ("/drafts/999999/comment", "staff"),
     "authoring.return_": ("/drafts/999999/return", "staff"),
@@ -122,7 +123,7 @@ ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK
                   # Only the department's authors (fo.manager, admin) get past the object check; staff get 403.
                   **{e: OBJECT_CHECK for e in ("authoring.new", "authoring.import_page", "authoring.edit",
                                                "authoring.retire")},
-                  **{e: (404,) for e in ("authoring.draft", "authoring.save", "authoring.preview", "authoring.attach",
+                  **{e: (404,) for e in ("authoring.draft", "authoring.draft_file", "authoring.save", "authoring.preview", "authoring.attach",
                                          "authoring.submit", "authoring.comment", "authoring.return_",
                                          "authoring.review_pass", "authoring.approve", "authoring.rebase",
                                          "authoring.feedback_reply", "authoring.feedback_link",

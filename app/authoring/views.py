@@ -1,10 +1,12 @@
 """Drafts: my to-do list, 新建规程, 编辑, the editor (autosave, live preview), attachments and Word import.
 
 Review and approval are in views_review.py; the SOP page's tools, feedback and periodic review in views_sop.py."""
+import io
 import json
 from datetime import datetime, timezone
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, send_file, url_for
+from markupsafe import escape
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -57,6 +59,7 @@ def editor_context(draft: Draft, text: str | None = None, change_note: str | Non
     text = draft.text if text is None else text
     meta, body = drafts.split(text)
     html, _toc, has_diagram = render_markdown(body)
+    html = with_draft_files(html, draft)
     return {"draft": draft, "meta": meta, "values": form_values(meta), "body": body,
             "placed": place(text, problems_of(draft, text)),
             "change_note": draft.change_note if change_note is None else change_note, "html": html,
@@ -211,9 +214,9 @@ def preview(draft_id: int):
         raise AuthoringError("Only the draft's authors can change it, and only before it is submitted.", 403)
     text = text_from_form(d)
     _meta, body = drafts.split(text)
-    html, _toc, has_diagram = render_markdown(body)
-    return render_template("authoring/_preview.html", draft=d, html=html, placed=place(text, problems_of(d, text)),
-                           field_labels=FIELD_LABELS, oob=True)
+    html, _toc, _diagram = render_markdown(body)
+    return render_template("authoring/_preview.html", draft=d, html=with_draft_files(html, d),
+                           placed=place(text, problems_of(d, text)), field_labels=FIELD_LABELS, oob=True)
 
 
 @bp.post("/drafts/<int:draft_id>/attachments")
@@ -245,6 +248,28 @@ def attach(draft_id: int):
     db.session.commit()
     flash(_("Attached %(name)s.", name=name), "success")
     return redirect(url_for("authoring.draft", draft_id=d.id, _anchor="attachments"), 303)
+
+
+@bp.get("/drafts/<int:draft_id>/files/<path:name>")
+@allow("staff")
+def draft_file(draft_id: int, name: str):
+    """An uploaded attachment of the draft: images inline (the preview shows them), anything else as a download."""
+    d = get_draft(draft_id, current_user)
+    found = next((a for a in d.attachments if a.name == name), None)
+    if found is None:
+        raise AuthoringError("There is no such attachment.", 404)
+    inline = found.content_type in ("image/png", "image/jpeg")
+    return send_file(io.BytesIO(found.data), mimetype=found.content_type, as_attachment=not inline,
+                     download_name=found.name, max_age=0)
+
+
+def with_draft_files(html: str, draft: Draft) -> str:
+    """Images in the text name the draft's uploads (`![](image1.png)`); point them at the draft's file route."""
+    for a in draft.attachments:
+        src = f'src="{escape(a.name)}"'
+        if src in html:
+            html = html.replace(src, f'src="{escape(url_for("authoring.draft_file", draft_id=draft.id, name=a.name))}"')
+    return html
 
 
 @bp.get("/drafts/import")

@@ -10,7 +10,7 @@ from app.access import allow
 from app.authoring import bp, drafts, review
 from app.authoring.models import DocSignature, Draft
 from app.authoring.permissions import AuthoringError, can_author, check_signer, get_draft
-from app.authoring.views import is_editor, save_if_changed, text_from_form
+from app.authoring.views import is_editor, save_if_changed, text_from_form, with_draft_files
 from app.extensions import db, limiter
 from app.htmx import render
 from app.sops.diff import meta_diff, table_diff, text_diff
@@ -43,6 +43,7 @@ def review_context(d: Draft, **extra) -> dict:
     review_ok, review_self = may_sign(d, "reviewers") if d.state == "in_review" else (False, False)
     approve_ok, approve_self = may_sign(d, "approvers") if d.state == "reviewed" else (False, False)
     html, _toc, has_diagram = render_markdown(body)
+    html = with_draft_files(html, d)
     return {
         "draft": d, "meta": meta, "html": html, "has_diagram": has_diagram, "current": current,
         "stale": bool(d.sop and d.is_open and d.base_revision_id != d.sop.current_revision_id),

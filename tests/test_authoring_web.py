@@ -557,3 +557,17 @@ def test_admin_resolves_a_sync_conflict_on_its_page(client, auth, library):
     auth.logout()
     auth.login("fo.manager")
     assert client.get("/admin/conflicts").status_code == 403
+
+
+def test_wrong_signing_passwords_are_rate_limited_per_user(limited_app, tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    limited_app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    client = limited_app.test_client()
+    auth = Auth(client)
+    draft_id = submitted_draft(client, auth)
+    auth.login("admin")
+    codes = [sign_step(auth, draft_id, "review", password="wrong").status_code for _ in range(6)]
+    assert codes == [401] * 5 + [429]
+    assert sign_step(auth, draft_id, "review").status_code == 429  # the right one waits too
+    assert get_draft(draft_id).state == "in_review"

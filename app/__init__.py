@@ -66,12 +66,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from app import acks, audit, auth, backup, checklists, demo, rosters, search, sops
+    from app import acks, audit, auth, authoring, backup, checklists, demo, rosters, search, sops
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(sops.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(acks.bp)
+    app.register_blueprint(authoring.bp)
     app.register_blueprint(checklists.bp)
     app.register_blueprint(rosters.bp)
     app.cli.add_command(audit.cli)

@@ -38,6 +38,11 @@ class Defaults:
     # Signing asks for the password every time ("every"), or once per login session ("session").
     ACK_REAUTH = "every"
     ACK_SIGN_LIMIT = "5 per minute"  # wrong passwords when signing, per user
+    # Document control (app/authoring): a one-person department may approve its own drafts (recorded as such).
+    AUTHORING_ALLOW_SELF_APPROVAL = False
+    AUTHORING_SIGN_LIMIT = "5 per minute"  # wrong passwords when reviewing/approving/confirming, per user
+    AUTHORING_MAX_ATTACHMENT = 10 * 1024 * 1024  # bytes per uploaded attachment
+    AUTHORING_LEASE_MINUTES = 10  # an open editor holds its draft this long, renewed by autosave
     ROSTER_TIMEZONE = "Asia/Shanghai"  # shift times are wall-clock times here
     SWAP_NOTICE_DAYS = 2  # a swap closer to the shift than this needs the supervisor's approval
     MAIL_SERVER = "127.0.0.1"

@@ -8,7 +8,7 @@ from babel.messages.pofile import read_po
 from tests.conftest import ROOT
 
 PO = ROOT / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "AccountError": None, "SignError": None, "RunError": None, "RosterError": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "AccountError": None, "SignError": None, "RunError": None, "RosterError": None, "WordImportError": None, "AuthoringError": None, "DraftConflict": None}
 METHODS = [("**.py", "python"), ("**.html", "jinja2"), ("**.txt", "jinja2")]
 
 

@@ -78,6 +78,34 @@ ROUTES = {
     "rosters.handover_addendum": ("/rosters/handovers/999999/addendum", "staff"),
     "rosters.item_close": ("/rosters/items/999999/close", "staff"),
     "rosters.log": ("/rosters/log", "staff"),
+    # Document control (app/authoring): draft 999999, feedback 999999 and conflict 999999 do not exist.
+    "authoring.index": ("/drafts/", "staff"),
+    "authoring.new": ("/drafts/new", "staff"),
+    "authoring.new_post": ("/drafts/new", "staff"),
+    "authoring.import_page": ("/drafts/import", "staff"),
+    "authoring.import_post": ("/drafts/import", "staff"),
+    "authoring.edit": ("/sops/FO-NA-001/edit", "staff"),
+    "authoring.retire": ("/sops/FO-NA-001/retire", "staff"),
+    "authoring.draft": ("/drafts/999999", "staff"),
+    "authoring.save": ("/drafts/999999", "staff"),
+    "authoring.preview": ("/drafts/999999/preview", "staff"),
+    "authoring.attach": ("/drafts/999999/attachments", "staff"),
+    "authoring.draft_file": ("/drafts/999999/files/a.png", "staff"),
+    "authoring.submit": ("/drafts/999999/submit", "staff"),
+    "authoring.comment": ("/drafts/999999/comment", "staff"),
+    "authoring.return_": ("/drafts/999999/return", "staff"),
+    "authoring.review_pass": ("/drafts/999999/review", "staff"),
+    "authoring.approve": ("/drafts/999999/approve", "staff"),
+    "authoring.rebase": ("/drafts/999999/rebase", "staff"),
+    "authoring.sop_tools": ("/sops/FO-NA-001/authoring", "staff"),
+    "authoring.still_valid": ("/sops/FO-NA-001/still-valid", "staff"),
+    "authoring.flag": ("/sops/FO-NA-001/feedback", "staff"),
+    "authoring.feedback_index": ("/feedback/", "staff"),
+    "authoring.feedback_reply": ("/feedback/999999/reply", "staff"),
+    "authoring.feedback_link": ("/feedback/999999/link", "staff"),
+    "authoring.feedback_close": ("/feedback/999999/close", "staff"),
+    "authoring.conflicts": ("/admin/conflicts", "admin"),
+    "authoring.resolve": ("/admin/conflicts/999999", "admin"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
 # Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
@@ -92,7 +120,15 @@ ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK
                   # The sweep's URL or form names nothing (on purpose): past the role check, the lookup says 404.
                   **{e: (404,) for e in ("rosters.swap_request", "rosters.swap_answer", "rosters.swap_decide",
                                          "rosters.calendar_revoke", "rosters.handover_save", "rosters.handover_confirm",
-                                         "rosters.handover_addendum", "rosters.item_close")}}
+                                         "rosters.handover_addendum", "rosters.item_close")},
+                  # Only the department's authors (fo.manager, admin) get past the object check; staff get 403.
+                  **{e: OBJECT_CHECK for e in ("authoring.new", "authoring.import_page", "authoring.edit",
+                                               "authoring.retire")},
+                  **{e: (404,) for e in ("authoring.draft", "authoring.draft_file", "authoring.save", "authoring.preview", "authoring.attach",
+                                         "authoring.submit", "authoring.comment", "authoring.return_",
+                                         "authoring.review_pass", "authoring.approve", "authoring.rebase",
+                                         "authoring.feedback_reply", "authoring.feedback_link",
+                                         "authoring.feedback_close", "authoring.resolve")}}
 ACCOUNTS = {"staff": "fo.staff", "manager": "fo.manager", "admin": "admin"}
 RANK = {"public": 0, "staff": 1, "manager": 2, "admin": 3}
 
@@ -268,9 +304,11 @@ def test_get_requests_never_change_state(client, auth):
     from app.checklists.models import ChecklistRun, ItemEvent, RunItem
     from app.rosters.models import CalendarToken, Handover, HandoverItem, RosterEntry, SwapRequest
     from app.sops.models import Sop, SopRevision
+    from app.authoring.models import DocSignature, Draft, DraftComment, Feedback
     auth.login("admin")
     tables = [AuditEvent, User, Sop, SopRevision, Acknowledgement, SopAudience, ChecklistRun, RunItem, ItemEvent,
-              RosterEntry, SwapRequest, Handover, HandoverItem, CalendarToken]
+              RosterEntry, SwapRequest, Handover, HandoverItem, CalendarToken, Draft, DraftComment, DocSignature,
+              Feedback]
 
     def snapshot():
         db.session.expire_all()

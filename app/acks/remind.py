@@ -14,6 +14,7 @@ from app import audit
 from app.acks.duties import DONE, OUTSTANDING, OVERDUE, by_state, duties
 from app.auth.models import User
 from app.extensions import db
+from app.panels import notes_for
 
 
 @dataclass
@@ -55,12 +56,13 @@ def compose(people, per_dept, outcome: Outcome) -> list[EmailMessage]:
             continue
         n = len(groups[OVERDUE]) + len(groups[OUTSTANDING])
         messages.append(message(user, _l("SOP Portal: %(n)s SOPs to sign", n=n), "acks/email_digest.txt", groups=groups))
-    managers = db.session.scalars(sa.select(User).where(User.role == "manager", User.active,
-                                                        User.department_id.in_(per_dept)))
+    managers = db.session.scalars(sa.select(User).where(User.role == "manager", User.active))
     for manager in managers:
-        if manager.email:
+        notes = notes_for(manager)  # what other features add (overdue SOP reviews)
+        if manager.email and (per_dept.get(manager.department_id) or notes):
             messages.append(message(manager, _l("SOP Portal: who in your department still has to sign"),
-                                    "acks/email_summary.txt", people=per_dept[manager.department_id]))
+                                    "acks/email_summary.txt", people=per_dept.get(manager.department_id, []),
+                                    notes=notes))
     return messages
 
 

@@ -367,9 +367,13 @@ def searcher():
     """A per-process index handle, refreshed when another process has committed."""
     prepare()
     cache = current_app.extensions.setdefault("search_index", {})
-    if "searcher" not in cache:
+    old = cache.get("searcher")
+    # Not Searcher.refresh(): it reuses the segment readers it had, with their old deletion sets, so an SOP
+    # deleted (retired, or re-indexed) since stays findable in this process. A changed index is reopened.
+    if old is None or old._ix.latest_generation() != old.reader().generation():
         cache["searcher"] = open_index().searcher(weighting=Weighting())
-    cache["searcher"] = cache["searcher"].refresh()
+        if old is not None:
+            old.close()
     return cache["searcher"]
 
 

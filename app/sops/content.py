@@ -11,7 +11,7 @@ ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 ATTACHMENT_TYPES = {".xlsx", ".xls", ".docx", ".doc", ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".csv", ".txt"}
 FIELDS = {
     "id", "title", "department", "departments", "positions", "tags", "version", "effective", "review_by",
-    "owner", "requires_ack", "ack_within_days", "change", "attachments",
+    "owner", "requires_ack", "ack_within_days", "change", "attachments", "reviewers", "approvers",
 }
 
 
@@ -29,6 +29,7 @@ class SopFile:
     content_hash: str
     body_line: int  # line where the body starts, for messages
     key_lines: dict = field(default_factory=dict)
+    text: str = ""  # the whole text as read (front matter + body, \n line ends)
 
     @property
     def code(self) -> str:
@@ -83,7 +84,8 @@ def as_date(meta: dict, key: str, line: int, required: bool) -> date | None:
     raise ContentError(line, f"{key} must be a date YYYY-MM-DD, got {value!r}")
 
 
-def validate(meta, key_lines: dict, folder: Path, departments: set[str], positions: set[str]) -> dict:
+def validate(meta, key_lines: dict, folder: Path, departments: set[str], positions: set[str],
+             uploaded: set[str] = frozenset()) -> dict:
     """Check the front matter; return it normalised. `folder` is the SOP file's folder (for attachments)."""
     if not isinstance(meta, dict):
         raise ContentError(2, "front matter must be a mapping of 'key: value' lines")
@@ -127,17 +129,19 @@ def validate(meta, key_lines: dict, folder: Path, departments: set[str], positio
         raise ContentError(at("ack_within_days"), "ack_within_days must be a whole number of days from 0 to 365")
     attachments = as_list(meta, "attachments", at("attachments"))
     for name in attachments:
-        check_attachment(folder, name, at("attachments"))
+        check_attachment(folder, name, at("attachments"), present=name in uploaded)
     return {
         "id": code, "title": title, "department": meta["department"], "departments": depts, "positions": pos,
         "tags": as_list(meta, "tags", at("tags")), "version": meta["version"].strip(),
         "effective": effective.isoformat(), "review_by": review_by.isoformat() if review_by else None,
         "owner": str(meta.get("owner") or "").strip(), "requires_ack": requires_ack, "ack_within_days": days,
         "change": change, "attachments": attachments,
+        # Who reviews and approves a draft of this SOP (usernames or positions); empty: the department's managers.
+        "reviewers": as_list(meta, "reviewers", at("reviewers")), "approvers": as_list(meta, "approvers", at("approvers")),
     }
 
 
-def check_attachment(folder: Path, name: str, line: int) -> Path:
+def check_attachment(folder: Path, name: str, line: int, present: bool = False) -> Path:
     """An attachment sits beside its SOP (or below it); '..' and absolute paths are refused."""
     pure = PurePosixPath(name)
     if pure.is_absolute() or ".." in pure.parts or "\\" in name or ":" in name:
@@ -147,7 +151,7 @@ def check_attachment(folder: Path, name: str, line: int) -> Path:
     path = (folder / pure).resolve()
     if not path.is_relative_to(folder.resolve()):
         raise ContentError(line, f"attachment {name!r} points outside the SOP's folder")
-    if not path.is_file():
+    if not present and not path.is_file():
         raise ContentError(line, f"attachment {name!r} is missing")
     return path
 
@@ -172,20 +176,32 @@ def load_front_matter(front: str):
         raise ContentError(line, f"front matter is not valid YAML: {reason}") from None
 
 
+def parse_sop_text(text: str, path: str, departments: set[str], positions: set[str], folder: Path,
+                   attachments: set[str] = frozenset(), content_hash: str | None = None) -> SopFile:
+    """Validate one SOP's text (front matter + body); raise ContentError(line, reason) with a line of `text`.
+
+    `path` is the file's path relative to SOP_DIR; `folder` the folder its attachments sit in. Names in
+    `attachments` count as present without a file (a draft's uploads, written only on publication).
+    Sync (files) and drafts (the browser) both validate through here."""
+    text = text.replace("\r\n", "\n")
+    front, body, body_line = split_front_matter(text)
+    meta = load_front_matter(front)
+    key_lines = key_lines_of(front)
+    meta = validate(meta, key_lines, folder, departments, positions, attachments)
+    if not body.strip():
+        raise ContentError(body_line, "the SOP has no text below its front matter")
+    return SopFile(
+        path=path, meta=meta, body=body, body_line=body_line,
+        content_hash=content_hash or hashlib.sha256(text.encode("utf-8")).hexdigest(), key_lines=key_lines,
+        text=text,
+    )
+
+
 def read_sop(path: Path, root: Path, departments: set[str], positions: set[str], max_bytes: int) -> SopFile:
     """Read and validate one file; raise ContentError(line, reason)."""
     size = path.stat().st_size
     if size > max_bytes:
         raise ContentError(1, f"file is {size / 1048576:.1f} MB; the limit is {max_bytes / 1048576:.1f} MB")
     raw = path.read_bytes()
-    text = decode(raw).replace("\r\n", "\n")
-    front, body, body_line = split_front_matter(text)
-    meta = load_front_matter(front)
-    key_lines = key_lines_of(front)
-    meta = validate(meta, key_lines, path.parent, departments, positions)
-    if not body.strip():
-        raise ContentError(body_line, "the SOP has no text below its front matter")
-    return SopFile(
-        path=path.relative_to(root).as_posix(), meta=meta, body=body, body_line=body_line,
-        content_hash=hashlib.sha256(raw).hexdigest(), key_lines=key_lines,
-    )
+    return parse_sop_text(decode(raw), path.relative_to(root).as_posix(), departments, positions, path.parent,
+                          content_hash=hashlib.sha256(raw).hexdigest())

@@ -97,7 +97,8 @@ def recent_revisions(limit: int = 8) -> list[SopRevision]:
 
 
 def review_overdue(today: date) -> list[Sop]:
+    due = sa.func.coalesce(SopRevision.review_by_override, SopRevision.review_by)  # a periodic review moves it
     return list(db.session.scalars(
         sa.select(Sop).join(SopRevision, Sop.current_revision_id == SopRevision.id)
-        .where(Sop.retired_at.is_(None), SopRevision.review_by < today).order_by(SopRevision.review_by)
+        .where(Sop.retired_at.is_(None), due < today).order_by(due)
     ))

@@ -60,6 +60,12 @@ class SopRevision(db.Model):
     has_diagram: Mapped[bool] = mapped_column(default=False)
     renderer: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # How the text came in: a synced file, or a draft approved in the browser (app.authoring; no FK: sops
+    # knows nothing above it). A browser revision's file on disk must keep its hash, or sync reports a conflict.
+    origin: Mapped[str] = mapped_column(sa.String(16), default="file", server_default="file")  # file | browser
+    draft_id: Mapped[int | None]
+    # A periodic review (复审无需修改) moves the review date without a new revision.
+    review_by_override: Mapped[date | None]
 
     __table_args__ = (
         sa.UniqueConstraint("sop_id", "content_hash"),  # two syncs at once cannot add the same text twice
@@ -79,5 +85,30 @@ class SopRevision(db.Model):
     def attachments(self) -> list[str]:
         return self.meta.get("attachments", [])
 
+    @property
+    def review_due(self) -> date | None:
+        """The date the next review is due: the front matter's review_by, unless a periodic review moved it."""
+        return self.review_by_override or self.review_by
+
     def review_overdue(self, today: date) -> bool:
-        return self.review_by is not None and self.review_by < today
+        return self.review_due is not None and self.review_due < today
+
+
+class SyncConflict(db.Model):
+    """A file on disk that disagrees with a revision published from the browser. Sync applies neither
+    version; an admin keeps the portal's (the file is rewritten) or takes the file (a new revision)."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_id: Mapped[int] = mapped_column(sa.ForeignKey("sop.id"), index=True)
+    sop: Mapped[Sop] = relationship()
+    path: Mapped[str] = mapped_column(sa.String(512))
+    file_hash: Mapped[str] = mapped_column(sa.String(64))
+    file_text: Mapped[str] = mapped_column(sa.Text)  # kept here whichever way it is resolved
+    revision_id: Mapped[int] = mapped_column(sa.ForeignKey("sop_revision.id"))  # the browser revision
+    revision: Mapped[SopRevision] = relationship(foreign_keys=[revision_id])
+    found_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    resolved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"))
+    resolution: Mapped[str | None] = mapped_column(sa.String(16))  # portal | file
+    new_revision_id: Mapped[int | None] = mapped_column(sa.ForeignKey("sop_revision.id"))  # 'file': the file's revision
+
+    __table_args__ = (sa.CheckConstraint("resolution IN ('portal', 'file')", name="resolution"),)

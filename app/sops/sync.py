@@ -1,7 +1,7 @@
 """`flask sops sync`: files → SOPs and revisions. Idempotent; a bad file is reported and skipped."""
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import sqlalchemy as sa
 from flask import current_app
@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db, serialize
 from app.org import Department, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
-from app.sops.models import Sop, SopRevision, utcnow
+from app.sops.models import Sop, SopRevision, SyncConflict, utcnow
 from app.sops.render import RENDERER, render_markdown
 from app.sops.signals import applied, synced
 
@@ -29,13 +29,16 @@ class SyncReport:
     unchanged: int = 0
     errors: list[str] = field(default_factory=list)  # "path:line: reason"
     notes: list[str] = field(default_factory=list)  # what other content synced with it reports
+    conflicts: list[str] = field(default_factory=list)  # "path: conflict with revision N"
 
     def lines(self) -> list[str]:
         return [
             *self.errors,
+            *self.conflicts,
             *self.notes,
             f"{len(self.created)} new, {len(self.revised)} revised, {len(self.retired)} retired, "
-            f"{self.unchanged} unchanged, {len(self.errors)} skipped with errors",
+            f"{self.unchanged} unchanged, {len(self.errors)} skipped with errors"
+            + (f", {len(self.conflicts)} in conflict" if self.conflicts else ""),
         ]
 
 
@@ -55,6 +58,8 @@ def read_all(root: Path, report: SyncReport) -> tuple[list[SopFile], set[str]]:
     valid, invalid, by_code = [], set(), {}
     for path in sorted(root.rglob("*.md")):
         rel = path.relative_to(root).as_posix()
+        if any(part.startswith(".") for part in PurePosixPath(rel).parts):
+            continue  # .retired/ and other hidden folders are not the library
         try:
             doc = read_sop(path, root, departments, positions, max_bytes)
         except ContentError as e:
@@ -77,7 +82,7 @@ def read_all(root: Path, report: SyncReport) -> tuple[list[SopFile], set[str]]:
     return valid, invalid
 
 
-def add_revision(sop: Sop, doc: SopFile) -> SopRevision:
+def add_revision(sop: Sop, doc: SopFile, origin: str = "file", draft_id: int | None = None) -> SopRevision:
     """Insert a revision for doc, or return the existing one with the same hash (another sync's, or a revert)."""
     existing = db.session.scalar(
         sa.select(SopRevision).where(SopRevision.sop_id == sop.id, SopRevision.content_hash == doc.content_hash)
@@ -91,6 +96,7 @@ def add_revision(sop: Sop, doc: SopFile) -> SopRevision:
         meta_json=json.dumps(doc.meta, ensure_ascii=False), title=doc.meta["title"], version=doc.meta["version"],
         effective=doc.meta_date("effective"), review_by=doc.meta_date("review_by"), change=doc.meta["change"],
         requires_ack=doc.meta["requires_ack"], ack_within_days=doc.meta["ack_within_days"], html=html, toc_json=json.dumps(toc, ensure_ascii=False), has_diagram=diagram, renderer=RENDERER,
+        origin=origin, draft_id=draft_id,
     )
     try:
         with db.session.begin_nested():
@@ -104,7 +110,8 @@ def add_revision(sop: Sop, doc: SopFile) -> SopRevision:
     return rev
 
 
-def apply(doc: SopFile, sop: Sop | None, departments: dict[str, Department], report: SyncReport) -> None:
+def apply(doc: SopFile, sop: Sop | None, departments: dict[str, Department], report: SyncReport,
+          origin: str = "file", draft_id: int | None = None) -> None:
     if sop is None:
         sop = Sop(code=doc.code, path=doc.path, title=doc.meta["title"], department=departments[doc.meta["department"]])
         try:
@@ -119,7 +126,7 @@ def apply(doc: SopFile, sop: Sop | None, departments: dict[str, Department], rep
         return
     elif doc.code not in report.created and (sop.current is None or sop.current.content_hash != doc.content_hash):
         report.revised.append(doc.code)
-    rev = add_revision(sop, doc)
+    rev = add_revision(sop, doc, origin, draft_id)
     sop.current_revision_id, sop.current = rev.id, rev
     sop.path, sop.title, sop.retired_at = doc.path, doc.meta["title"], None
     sop.department = departments[doc.meta["department"]]
@@ -135,6 +142,50 @@ def rerender_stale() -> int:
     return len(stale)
 
 
+def in_conflict(doc: SopFile, sop: Sop | None) -> bool:
+    """The file disagrees with a revision published from the browser (whose file the portal wrote)."""
+    return (sop is not None and sop.current is not None and sop.current.origin == "browser"
+            and sop.retired_at is None and sop.current.content_hash != doc.content_hash)
+
+
+def record_conflict(doc: SopFile, sop: Sop, root: Path, report: SyncReport) -> None:
+    """Report `path: conflict with revision N` and keep the file's text for the admin who resolves it."""
+    report.conflicts.append(f"{shown(root / doc.path)}: conflict with revision {sop.current.number}")
+    known = db.session.scalar(sa.select(SyncConflict.id).where(
+        SyncConflict.sop_id == sop.id, SyncConflict.file_hash == doc.content_hash, SyncConflict.resolved_at.is_(None)))
+    if known is None:
+        db.session.add(SyncConflict(sop_id=sop.id, path=doc.path, file_hash=doc.content_hash, file_text=doc.text,
+                                    revision_id=sop.current.id, found_at=utcnow()))
+
+
+def apply_one(doc: SopFile, origin: str = "file", draft_id: int | None = None) -> SyncReport:
+    """One SOP's text through the same path as a sync of the folder: a revision (rendered), the SOP's
+    current pointer, then the `applied` listeners (audiences, re-acknowledgement) in this transaction.
+    The caller writes the file and then calls commit_and_announce(report) (the search index follows)."""
+    report = SyncReport()
+    serialize("sops-sync")
+    departments = {d.name: d for d in db.session.scalars(sa.select(Department))}
+    sop = db.session.scalar(sa.select(Sop).where(Sop.code == doc.code).options(sa.orm.selectinload(Sop.current)))
+    apply(doc, sop, departments, report, origin, draft_id)
+    db.session.flush()
+    applied.send(current_app._get_current_object(), report=report)
+    db.session.flush()
+    return report
+
+
+def retire_one(sop: Sop) -> SyncReport:
+    """Retire one SOP the way sync retires one whose file is gone, with the same `applied` listeners."""
+    report = SyncReport()
+    serialize("sops-sync")
+    if sop.retired_at is None:
+        sop.retired_at = utcnow()
+        report.retired.append(sop.code)
+    db.session.flush()
+    applied.send(current_app._get_current_object(), report=report)
+    db.session.flush()
+    return report
+
+
 def sync(root: Path | None = None) -> SyncReport:
     """Bring the database in line with the files under root (default SOP_DIR). The caller commits."""
     root = Path(root or current_app.config["SOP_DIR"])
@@ -145,6 +196,9 @@ def sync(root: Path | None = None) -> SyncReport:
     departments = {d.name: d for d in db.session.scalars(sa.select(Department))}
     sops = {s.code: s for s in db.session.scalars(sa.select(Sop).options(sa.orm.selectinload(Sop.current)))}
     for doc in valid:
+        if in_conflict(doc, sops.get(doc.code)):
+            record_conflict(doc, sops[doc.code], root, report)  # neither version is applied
+            continue
         apply(doc, sops.get(doc.code), departments, report)
     seen = {doc.code for doc in valid}
     for sop in sops.values():

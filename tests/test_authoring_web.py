@@ -525,6 +525,7 @@ def test_periodic_review_moves_the_date_without_a_new_revision(client, auth, lib
     owned = sop("FO-NA-001")
     auth.login("fo.manager")
     revisions = len(owned.revisions)
+    assert "2028-01-31" not in client.get("/sops/FO-NA-001").get_data(as_text=True)  # the page is now cached
     r = auth.post("/sops/FO-NA-001/still-valid", {"password": "wrong", "next_review_by": "2028-01-31"},
                   token_from="/sops/FO-NA-001/authoring", headers=HX)
     assert r.status_code == 401 and 'id="still-valid-error"' in r.get_data(as_text=True)
@@ -534,6 +535,7 @@ def test_periodic_review_moves_the_date_without_a_new_revision(client, auth, lib
     after = sop("FO-NA-001")
     assert len(after.revisions) == revisions and str(after.current.review_due) == "2028-01-31"
     assert db.session.scalar(sa.select(DocSignature.meaning).where(DocSignature.sop_id == after.id)) == "periodic_review"
+    assert "2028-01-31" in client.get("/sops/FO-NA-001").get_data(as_text=True)  # the cached page follows at once
 
 
 def test_admin_resolves_a_sync_conflict_on_its_page(client, auth, library):

@@ -48,7 +48,7 @@ def sop_state(code: str, number: int | None = None):
     rev = sa.orm.aliased(SopRevision)
     on = rev.id == Sop.current_revision_id if number is None else sa.and_(rev.sop_id == Sop.id, rev.number == number)
     state = db.session.execute(
-        sa.select(Sop.current_revision_id, Sop.retired_at, rev.id.label("revision_id"))
+        sa.select(Sop.current_revision_id, Sop.retired_at, rev.id.label("revision_id"), rev.review_by_override)
         .outerjoin(rev, on).where(Sop.code == code)
     ).first()
     if state is None or state.current_revision_id is None or state.revision_id is None:

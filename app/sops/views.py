@@ -48,7 +48,8 @@ def show(code: str):
     number, today = request.args.get("rev", type=int), date.today()
     state = sop_state(code, number)
     viewed.send(current_app._get_current_object(), user_id=current_user.id, revision_id=state.revision_id)
-    key = ("sop", code, number, state.current_revision_id, state.retired_at, str(get_locale()), current_user.role, today)
+    key = ("sop", code, number, state.current_revision_id, state.retired_at, state.review_by_override, str(get_locale()),
+           current_user.role, today)
 
     def page(**holes) -> str:
         sop = get_sop(code)

@@ -336,3 +336,23 @@ def test_sop_page_cache_fills_holes_per_user_and_follows_new_revisions(empty_app
     path.write_text(path.read_text().replace("## ", "## 新版 ", 1))
     sync(); db.session.commit()
     assert "新版" in two.client.get("/sops/FO-CI-001").get_data(as_text=True)
+
+
+def test_an_image_named_in_the_text_is_served_from_the_revisions_attachments(empty_app, content):
+    """`![](plan.png)` (as the Word import writes images) points at the attachment route, which serves it;
+    an image the revision does not list stays as written."""
+    from tests.conftest import Auth
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    write(content, "front-office/plan.png", png)
+    text = FRONT.format(id="FO-X-IMG").replace("change: material", "change: material\nattachments: [plan.png]")
+    write(content, "front-office/img.md", text + "\n![平面图](plan.png)\n\n![](other.png)\n")
+    sync(); db.session.commit()
+    from app.auth.service import UserData, create_user
+    create_user(UserData("u.img", "用户", department="前厅部", password="password-123"))
+    db.session.commit()
+    auth = Auth(empty_app.test_client())
+    auth.login("u.img", "password-123")
+    page = auth.client.get("/sops/FO-X-IMG").get_data(as_text=True)
+    assert 'src="/sops/FO-X-IMG/files/plan.png?rev=1"' in page and 'src="other.png"' in page
+    with auth.client.get("/sops/FO-X-IMG/files/plan.png?rev=1") as r:
+        assert r.status_code == 200 and r.data == png

@@ -22,7 +22,7 @@ from app.htmx import notify, render, wants_fragment
 from app.org import Department, departments
 from app.sops.content import ID_RE
 from app.sops.library import get_sop
-from app.sops.render import render_markdown
+from app.sops.render import link_attachments, render_markdown
 from app.web import error_page
 
 
@@ -265,11 +265,8 @@ def draft_file(draft_id: int, name: str):
 
 def with_draft_files(html: str, draft: Draft) -> str:
     """Images in the text name the draft's uploads (`![](image1.png)`); point them at the draft's file route."""
-    for a in draft.attachments:
-        src = f'src="{escape(a.name)}"'
-        if src in html:
-            html = html.replace(src, f'src="{escape(url_for("authoring.draft_file", draft_id=draft.id, name=a.name))}"')
-    return html
+    return link_attachments(html, [a.name for a in draft.attachments],
+                            lambda name: url_for("authoring.draft_file", draft_id=draft.id, name=name))
 
 
 @bp.get("/drafts/import")

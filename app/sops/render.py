@@ -1,6 +1,7 @@
 """Markdown → sanitised HTML, once per revision. Mermaid fences become diagrams drawn in the browser."""
 import markdown
 import nh3
+from markupsafe import escape
 from pymdownx.slugs import slugify
 from pymdownx.superfences import fence_div_format
 
@@ -69,3 +70,11 @@ def flatten(tokens: list[dict]) -> list[dict]:
         out.append(t)
         out.extend(flatten(t.get("children", [])))
     return out
+
+
+def link_attachments(html: str, names, url) -> str:
+    """Point images named bare in the Markdown (`![](plan.png)`, as the Word import writes them) at the route that
+    serves that attachment: url(name). Only names the revision (or draft) lists are touched."""
+    for name in names:
+        html = html.replace(f'src="{escape(name)}"', f'src="{escape(url(name))}"')
+    return html

@@ -1,7 +1,8 @@
 """Home, library, SOP page, revision diff and attachments."""
 from datetime import date
 
-from flask import current_app, render_template, request, send_file
+from flask import current_app, render_template, request, send_file, url_for
+from markupsafe import Markup
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -11,6 +12,7 @@ from app.sops.signals import viewed
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.htmx import render
 from app.pagecache import cached_page
+from app.sops.render import link_attachments
 from app.panels import render_home_panels
 from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
                               review_overdue, sop_state)
@@ -54,7 +56,10 @@ def show(code: str):
     def page(**holes) -> str:
         sop = get_sop(code)
         rev = get_revision(sop, number)
-        return render_template("sops/show.html", sop=sop, rev=rev, revisions=history(sop), today=today, **holes)
+        body = link_attachments(rev.html, rev.attachments, lambda name: url_for(
+            "sops.attachment", code=sop.code, name=name, rev=rev.number))
+        return render_template("sops/show.html", sop=sop, rev=rev, body=Markup(body), revisions=history(sop),
+                               today=today, **holes)
 
     return cached_page(key, page)
 

@@ -28,6 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.url_map.converters["int"] = web.IdConverter  # before any route is added: every <int:…> is bounded
     app.config.from_object(Defaults)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_mapping(from_environment())

@@ -27,6 +27,9 @@ class Defaults:
     # Signing asks for the password every time ("every"), or once per login session ("session").
     ACK_REAUTH = "every"
     ACK_SIGN_LIMIT = "5 per minute"  # wrong passwords when signing, per user
+    # A search that finds the index missing or broken while another process rebuilds it waits this many seconds
+    # for that rebuild, then answers 503 "搜索暂时不可用" (keep it under gunicorn's worker timeout).
+    SEARCH_REBUILD_WAIT = 10
     ROSTER_TIMEZONE = "Asia/Shanghai"  # shift times are wall-clock times here
     SWAP_NOTICE_DAYS = 2  # a swap closer to the shift than this needs the supervisor's approval
     MAIL_SERVER = "127.0.0.1"

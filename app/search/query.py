@@ -13,7 +13,7 @@ from whoosh import scoring
 from whoosh.matching import mcore
 
 from app.search.analysis import bigrams, fold, words
-from app.search.index import field_lengths, open_index, prepare
+from app.search.index import IndexUnavailable, field_lengths, live_build, open_index, prepare
 from app.sops.content import ID_RE
 
 log = logging.getLogger(__name__)
@@ -364,11 +364,14 @@ class Weighting(scoring.BM25F):
 
 
 def searcher():
-    """A per-process index handle, refreshed when another process has committed."""
+    """A per-process index handle, refreshed when another process has committed or swapped in a rebuild."""
     prepare()
     cache = current_app.extensions.setdefault("search_index", {})
+    if "searcher" in cache and cache.get("build") != live_build():
+        forget_searcher()  # a rebuild was swapped in (or the index was deleted): the generation may look the same
     if "searcher" not in cache:
         cache["searcher"] = open_index().searcher(weighting=Weighting())
+        cache["build"] = live_build()
     cache["searcher"] = cache["searcher"].refresh()
     return cache["searcher"]
 
@@ -405,6 +408,10 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
                                         score=round(whole.score, 3), snippet=snippet(body, terms, folded_body(h))))
             if not results.hits and results.page == 1:
                 results.suggestions = suggest(s, terms, text)
+            return results
+        except IndexUnavailable as e:  # another process is rebuilding it: "unavailable", never "no results"
+            log.warning("search unavailable: %s", e)
+            results.error = "unavailable"
             return results
         except Exception as e:  # noqa: BLE001 - a broken index is rebuilt once, then reported
             log.warning("search failed (%s); reopening the index", str(e))

@@ -25,7 +25,7 @@ from whoosh.analysis import Analyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
-from whoosh.writing import SegmentWriter
+from whoosh.writing import LockError, SegmentWriter
 
 from app.extensions import db
 from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
@@ -312,6 +312,16 @@ def update(codes: Iterable[str] | None = None) -> tuple[int, int]:
         return update_live(codes)
 
 
+def open_writer(ix):
+    """A writer on the live index, waiting up to WRITER_TIMEOUT for another process's writer, and saying so
+    before it waits (the log line is what an operator, and a test, can see)."""
+    try:
+        return ix.writer(timeout=0)
+    except LockError:
+        log.warning("search index is being written by another process; waiting up to %g s", WRITER_TIMEOUT)
+        return ix.writer(timeout=WRITER_TIMEOUT)
+
+
 def update_live(codes: Iterable[str] | None) -> tuple[int, int]:
     ix = open_live()
     with ix.searcher() as searcher:
@@ -324,7 +334,7 @@ def update_live(codes: Iterable[str] | None) -> tuple[int, int]:
     gone = set(indexed) - set(current)
     if not stale and not gone:
         return 0, 0
-    with ix.writer(timeout=WRITER_TIMEOUT) as writer:
+    with open_writer(ix) as writer:
         for code in stale | gone:
             writer.delete_by_term("code", code)
         for sop in active_sops(stale):

@@ -199,6 +199,19 @@ def test_sync_updates_the_index_for_changed_and_retired_sops_only(app, content):
     assert search_index.update() == (0, 0)  # nothing left to do: the index follows the content hashes
 
 
+def test_a_sync_during_a_rebuild_elsewhere_keeps_its_content_and_the_index_catches_up(app, content, monkeypatch, caplog):
+    """The rebuild lock is held elsewhere past the writer timeout: the sync still commits and says the index
+    was not updated; the next update brings the index in line."""
+    monkeypatch.setattr(search_index, "WRITER_TIMEOUT", 0.2)
+    path = content / "finance" / "petty-cash.md"
+    path.write_text(path.read_text().replace("## ", "## 鸵鸟核对 ", 1))
+    with search_index.rebuild_lock(None), caplog.at_level(logging.WARNING):
+        r = app.test_cli_runner().invoke(args=["sops", "sync"])
+    assert r.exit_code == 0 and "1 revised" in r.output, r.output
+    assert "search index not updated" in caplog.text
+    assert search_index.update() == (1, 0) and codes(search("鸵鸟核对"))[0] == "FIN-PC-001"
+
+
 def test_rebuild_swaps_atomically_and_shows_progress(app, content):
     link = search_index.index_dir()
     first = link.resolve()

@@ -34,6 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    app.url_map.converters["int"] = web.IdConverter  # before any route is added: every <int:…> is bounded
     load(app.config, app.instance_path)
     if test_config:
         app.config.from_mapping(test_config)

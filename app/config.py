@@ -43,6 +43,9 @@ class Defaults:
     AUTHORING_SIGN_LIMIT = "5 per minute"  # wrong passwords when reviewing/approving/confirming, per user
     AUTHORING_MAX_ATTACHMENT = 10 * 1024 * 1024  # bytes per uploaded attachment
     AUTHORING_LEASE_MINUTES = 10  # an open editor holds its draft this long, renewed by autosave
+    # A search that finds the index missing or broken while another process rebuilds it waits this many seconds
+    # for that rebuild, then answers 503 "搜索暂时不可用" (keep it under gunicorn's worker timeout).
+    SEARCH_REBUILD_WAIT = 10
     ROSTER_TIMEZONE = "Asia/Shanghai"  # shift times are wall-clock times here
     SWAP_NOTICE_DAYS = 2  # a swap closer to the shift than this needs the supervisor's approval
     MAIL_SERVER = "127.0.0.1"

@@ -6,6 +6,7 @@ import yaml
 from flask import current_app
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app import safeyaml
 from app.extensions import db
 
 
@@ -28,7 +29,9 @@ class Position(db.Model):
 
 
 class OrgError(ValueError):
-    pass
+    def __init__(self, path: Path, line: int, reason: str):
+        super().__init__(f"{path}:{line}: {reason}")
+        self.path, self.line, self.reason = path, line, reason
 
 
 def org_file() -> Path:
@@ -38,12 +41,8 @@ def org_file() -> Path:
 def sync_org(path: Path | None = None) -> list[str]:
     """Upsert departments and positions from org.yaml. Nothing is deleted: people and SOPs point at them."""
     path = path or org_file()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise OrgError(f"{path}: {e}") from e
     changes = []
-    for entry in data.get("departments") or []:
+    for entry in read_org(path):
         dept = db.session.scalar(sa.select(Department).where(Department.code == entry["code"]))
         if dept is None:
             dept = Department(code=entry["code"], name=entry["name"])
@@ -60,6 +59,29 @@ def sync_org(path: Path | None = None) -> list[str]:
                 pos.department = dept
     db.session.flush()
     return changes
+
+
+def read_org(path: Path) -> list[dict]:
+    """The departments of org.yaml, checked before anything is written; OrgError(path, line, reason) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = safeyaml.load(text) or {}
+    except (OSError, UnicodeDecodeError) as e:
+        raise OrgError(path, 1, f"cannot be read ({e})") from e
+    except yaml.YAMLError as e:
+        raise OrgError(path, safeyaml.error_line(e), f"not valid YAML: {safeyaml.error_reason(e)}") from None
+    entries = data.get("departments") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise OrgError(path, 1, "the file must hold 'departments:' followed by a list")
+    for entry in entries:
+        ok = isinstance(entry, dict) and all(isinstance(entry.get(k), str) and entry[k] for k in ("code", "name")) \
+            and isinstance(entry.get("name_en", ""), str)
+        positions = (entry.get("positions") or []) if isinstance(entry, dict) else []
+        if not ok or not isinstance(positions, list) or not all(isinstance(p, str) for p in positions):
+            code = entry.get("code") if isinstance(entry, dict) else entry
+            line = next((n for n, t in enumerate(text.split("\n"), 1) if str(code) in t), 1)
+            raise OrgError(path, line, "each department needs a code, a name and a list of position names")
+    return entries
 
 
 def departments() -> list[Department]:

@@ -1,4 +1,6 @@
-"""Cross-cutting HTTP behaviour: security headers, caching, safe redirects, error pages, expired forms, language."""
+"""Cross-cutting HTTP behaviour: security headers, caching, safe redirects, error pages, expired forms, language,
+and the numbers and dates a URL or form may carry."""
+from datetime import date
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, make_response, render_template, request
@@ -7,6 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import IntegerConverter
 
 from app.htmx import is_htmx, notify
 from app.pagecache import page_values
@@ -50,6 +54,47 @@ def private_cache(resp):
         resp.cache_control.public = False
         resp.cache_control.max_age = None
     return resp
+# Every id is a PostgreSQL integer; SQLite raises OverflowError past 2**63 - 1. A bigger number names nothing.
+MAX_ID = 2**31 - 1
+# Days a page may show or a form may set: calendar arithmetic around 9999-12-31 or 0001-01-01 overflows.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+class IdConverter(IntegerConverter):
+    """The app's `<int:…>`: up to MAX_ID, so /checklists/runs/99999999999999999999 is a 404, not a 500."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=MAX_ID, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def small_int(value: str) -> int:
+    """`request.args.get(name, type=small_int)`: a number held to ±MAX_ID, which the database can compare. A
+    larger one names nothing, as MAX_ID does (so ?rev=99999999999999999999 is a 404); text is the default."""
+    return max(-MAX_ID, min(int(value), MAX_ID))
+
+
+def day_in_range(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def parse_day(value: str | None, default: date) -> date:
+    """A YYYY-MM-DD from a query or a form: the default when empty or not a date, and 400 when the date is
+    outside FIRST_DAY..LAST_DAY (a week or month around it would overflow Python's calendar)."""
+    try:
+        day = date.fromisoformat(value) if value else default
+    except ValueError:
+        return default
+    if not day_in_range(day):
+        refusal = BadRequest()
+        refusal.description_override = _("The portal handles dates from %(first)s to %(last)s.",
+                                         first=FIRST_DAY.year, last=LAST_DAY.year)
+        raise refusal
+    return day
+
+
+def parse_month(value: str | None, default: date) -> date:
+    """A YYYY-MM from a query or a form, as its first day (see parse_day)."""
+    return parse_day(f"{value}-01" if value else None, default)
 
 
 def security_headers(resp):

@@ -8,6 +8,7 @@ only. A year with neither is reported by `unconfigured_years`, so pages can warn
     holidays: [2027-01-01, 2027-02-05, …]   # days off that would otherwise be working days
     workdays: [2027-02-20, …]               # make-up working days that fall on a weekend
 """
+import logging
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -16,16 +17,23 @@ import chinese_calendar
 import yaml
 from flask import current_app, g
 
+from app import safeyaml
+
 
 @lru_cache(maxsize=32)
 def _year_file(folder: str, year: int, mtime: float) -> tuple[frozenset, frozenset] | None:
     path = Path(folder) / f"{year}.yaml"
     if not path.is_file():
         return None
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     as_dates = lambda key: frozenset(d if isinstance(d, date) else date.fromisoformat(str(d))  # noqa: E731
                                      for d in data.get(key) or [])
-    return as_dates("holidays"), as_dates("workdays")
+    try:
+        data = safeyaml.load(path.read_text(encoding="utf-8")) or {}
+        return as_dates("holidays"), as_dates("workdays")
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, TypeError, AttributeError) as e:
+        # A broken file counts as no file: pages warn that the year is not configured instead of failing.
+        logging.getLogger(__name__).error("%s ignored: %s", path, e)
+        return None
 
 
 def year_file(year: int) -> tuple[frozenset, frozenset] | None:

@@ -93,6 +93,35 @@ def test_bad_templates_are_reported_with_path_and_line_and_skipped(app, checklis
     assert {"CL-EMPTY", "CL-UNKNOWN", "CL-OFFSET"}.isdisjoint(codes) and "ONB-FO-RECEPTION" in codes
 
 
+def test_hostile_templates_are_reported_and_the_others_still_sync(app, checklists_dir):
+    head = "---\nid: {id}\ntitle: {title}\nkind: adhoc\n---\n- [ ] 一项\n"
+    bomb = "[&a [1,1,1,1,1,1,1,1,1]" + "".join(f", &{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "]"
+    write(checklists_dir, "bomb.md", head.format(id="CL-BOMB", title=bomb))
+    write(checklists_dir, "deep.md", head.format(id="CL-DEEP", title="[" * 5000 + "]" * 5000))
+    write(checklists_dir, "list.md", head.format(id="CL-LIST", title="[标题]"))
+    write(checklists_dir, "good.md", head.format(id="CL-GOOD", title="好的"))
+    outcome = sync_templates(checklists_dir)
+    text = "\n".join(outcome.errors)
+    assert len(outcome.errors) == 3, text
+    assert re.search(r"bomb\.md:3: front matter is not valid YAML: more than 100,000 values", text)
+    assert re.search(r"deep\.md:3: front matter is not valid YAML: nested deeper than 32 levels", text)
+    assert re.search(r"list\.md:3: title must be one value", text)
+    codes = set(db.session.scalars(sa.select(ChecklistTemplate.code).where(ChecklistTemplate.retired_at.is_(None))))
+    assert "CL-GOOD" in codes and {"CL-BOMB", "CL-DEEP", "CL-LIST"}.isdisjoint(codes)
+
+
+def test_checklists_sync_exit_status_says_whether_anything_was_skipped(app, tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    app.config["CONTENT_DIR"] = str(root)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["checklists", "sync"])
+    assert result.exit_code == 0 and "0 skipped with errors" in result.output
+    write(root / "checklists", "bad.md", "---\nid: CL-BAD\ntitle: T\nkind: adhoc\n---\n没有条目。\n")
+    result = runner.invoke(args=["checklists", "sync"])
+    assert result.exit_code == 1 and "bad.md:6: the checklist has no items" in result.output
+
+
 def test_a_run_keeps_its_revision_when_the_template_changes(app, checklists_dir):
     run = onboarding_run()
     before = [(i.text, i.due) for i in run.items]

@@ -76,6 +76,44 @@ def test_bad_teams_file_is_reported_with_line_and_changes_nothing(app, teams_fil
     assert len(team().members) == 5 and shift(team(), "E").start == time(15, 30)
 
 
+HOSTILE_TEAMS = {
+    "alias bomb": (("    rules: {max_consecutive: 6", "    pattern: {on: " + "[&a [1,1,1,1,1,1,1,1,1]"
+                    + "".join(f", &{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")) + "]}\n"
+                    + "    rules: {max_consecutive: 6"), 9, "values once aliases are expanded"),
+    "nested 5,000 deep": (("supervisor: fo.manager", "supervisor: " + "[" * 5000 + "]" * 5000), 7, "nested deeper than 32"),
+    "impossible date as a time": (('start: "07:30"', "start: 2026-02-30"), 11, "must be a time HH:MM"),
+    "members as a mapping": (("members: [fo.staff, fo.night, newhire, fo.desk2, fo.manager]", "members: {fo.staff: 1}"),
+                             8, "members is a list of usernames"),
+    "code as a list": (("- code: FO-DESK", "- code: [FO-DESK]"), 1, "a team needs a code"),
+    "min_staff as text": (("min_staff: 1, holiday_min_staff: 2", "min_staff: many, holiday_min_staff: 2"), 11, "whole numbers"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE_TEAMS)
+def test_a_hostile_teams_file_is_reported_with_its_line_and_changes_nothing(app, teams_file, case):
+    (old, new), line, reason = HOSTILE_TEAMS[case]
+    text = teams_file.read_text(encoding="utf-8")
+    assert old in text
+    teams_file.write_text(text.replace(old, new, 1), encoding="utf-8")
+    outcome = sync_teams(teams_file)
+    assert outcome.summary == [] and len(outcome.errors) == 1, outcome.errors
+    assert f"teams.yaml:{line}: " in outcome.errors[0] and reason in outcome.errors[0] and "teams not changed" in outcome.errors[0]
+    assert len(team().members) == 5 and shift(team(), "D").min_staff == 1
+
+
+def test_rosters_sync_exit_status_says_whether_the_file_was_refused(app, tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    app.config["CONTENT_DIR"] = str(root)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["rosters", "sync"])
+    assert result.exit_code == 0 and "rosters: 2 teams" in result.output
+    path = root / "rosters" / "teams.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("supervisor: fo.manager", "supervisor: [fo.manager]"), encoding="utf-8")
+    result = runner.invoke(args=["rosters", "sync"])
+    assert result.exit_code == 1 and "teams.yaml:7: supervisor is one name, e.g. supervisor: fo.manager" in result.output
+
+
 def test_night_shift_crosses_midnight(app):
     night = shift(team(), "N")
     s = span(date(2026, 11, 23), night.start, night.end)

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -100,10 +101,10 @@ def test_filters_by_department_and_tag(indexed):
 def test_zero_results_suggest_close_words_and_titles(indexed):
     r = search("teamviewr")  # a typo: no document has it
     assert r.total == 0 and "teamviewer" in r.suggestions
-    r = search("夜审操做规成呱")
-    assert r.total == 0 or r.hits[0].code == "FO-NA-001"
-    if r.total == 0:
-        assert "夜审操作规程" in r.suggestions
+    r = search("夜审操做规成呱")  # a title with typos: the word still spelled right (夜审) finds it first
+    assert r.total > 0 and r.hits[0].code == "FO-NA-001" and r.suggestions == []
+    r = search("嗯夜宙操侮规桯")  # no word of it in any SOP: nothing found, and the close title offered
+    assert r.total == 0 and "夜审操作规程" in r.suggestions
 
 
 @pytest.mark.parametrize("word", ["夜审", "交接", "会员", "pms"])
@@ -198,6 +199,19 @@ def test_sync_updates_the_index_for_changed_and_retired_sops_only(app, content):
     assert search_index.update() == (0, 0)  # nothing left to do: the index follows the content hashes
 
 
+def test_a_sync_during_a_rebuild_elsewhere_keeps_its_content_and_the_index_catches_up(app, content, monkeypatch, caplog):
+    """The rebuild lock is held elsewhere past the writer timeout: the sync still commits and says the index
+    was not updated; the next update brings the index in line."""
+    monkeypatch.setattr(search_index, "WRITER_TIMEOUT", 0.2)
+    path = content / "finance" / "petty-cash.md"
+    path.write_text(path.read_text().replace("## ", "## 鸵鸟核对 ", 1))
+    with search_index.rebuild_lock(None), caplog.at_level(logging.WARNING):
+        r = app.test_cli_runner().invoke(args=["sops", "sync"])
+    assert r.exit_code == 0 and "1 revised" in r.output, r.output
+    assert "search index not updated" in caplog.text
+    assert search_index.update() == (1, 0) and codes(search("鸵鸟核对"))[0] == "FIN-PC-001"
+
+
 def test_rebuild_swaps_atomically_and_shows_progress(app, content):
     link = search_index.index_dir()
     first = link.resolve()
@@ -287,7 +301,9 @@ def test_an_index_from_an_older_schema_is_rebuilt(app, caplog):
 
 
 def test_a_second_writer_waits_instead_of_failing(app, content):
-    """While this process holds the index's write lock, `flask sops sync` in another process waits for it."""
+    """While this process holds the index's write lock, `flask sops sync` in another process waits for it.
+    The lock is released only after the other process has said it is waiting (and a moment more), so a
+    writer that did not wait would already have failed."""
     ix = search_index.open_index()
     lock = ix.lock("WRITELOCK")
     assert lock.acquire()
@@ -299,12 +315,128 @@ def test_a_second_writer_waits_instead_of_failing(app, content):
            "PATH": "/usr/bin:/bin"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "flask"), "sops", "sync"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    threading.Timer(2.0, lock.release).start()
-    out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 0, out
+    seen = []
+    try:
+        for line in proc.stdout:  # until the other process says it is waiting for the lock
+            seen.append(line)
+            if "being written by another process; waiting" in line:
+                break
+        assert seen and "waiting" in seen[-1], "".join(seen)
+        assert proc.poll() is None  # still alive, waiting
+        time.sleep(0.5)  # not a measurement: a writer that gave up at once has exited by now
+    finally:
+        lock.release()
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(seen) + rest
     from app.search.query import forget_searcher
     forget_searcher()
     assert codes(search("等锁测试"))[:1] == ["FIN-PC-001"]
+
+
+# A process of its own that searches the index this test prepared (same database, same instance folder).
+SEARCHER_PROCESS = r"""
+import json, logging, os, sys, time
+from pathlib import Path
+from app import create_app
+app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"],
+                  "SEARCH_REBUILD_WAIT": 120})
+rebuilds = []
+class Count(logging.Handler):
+    def emit(self, record):
+        rebuilds.extend([1] if "rebuilding from the database" in record.getMessage() else [])
+logging.getLogger("app.search.index").addHandler(Count())
+def outcome(r):
+    return {"total": r.total, "first": r.hits[0].code if r.hits else None, "error": r.error}
+with app.app_context():
+    from app.search import index as search_index
+    from app.search.query import forget_searcher, search
+    search_index.prepare()
+    if os.environ.get("TRUNCATE"):
+        out = {"before": outcome(search("夜审"))}  # this process now has the index open
+        seg = max(search_index.index_dir().resolve().glob("*.seg"), key=lambda p: p.stat().st_size)
+        with open(seg, "r+b") as f:
+            f.truncate(seg.stat().st_size // 2)
+        out["open"] = outcome(search("夜审"))  # the index this process opened, truncated under it
+        forget_searcher()
+        out["reopened"] = outcome(search("夜审"))  # a worker that opens it now
+    else:
+        Path(os.environ["READY"]).touch()
+        while not Path(os.environ["GO"]).exists():
+            time.sleep(0.01)
+        out = outcome(search("夜审"))
+    print(json.dumps({**out, "rebuilds": len(rebuilds)}))
+"""
+
+
+def searcher_process(app, **env) -> subprocess.Popen:
+    env = {"SOP_INSTANCE_DIR": app.instance_path, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **env}
+    return subprocess.Popen([sys.executable, "-c", SEARCHER_PROCESS], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def found_or_unavailable(outcome: dict) -> bool:
+    return (outcome["total"] > 0 and outcome["first"] == "FO-NA-001") or outcome["error"] == "unavailable"
+
+
+def test_a_deleted_index_is_rebuilt_once_while_four_processes_search(indexed, tmp_path):
+    """Four processes find the index deleted at the same moment: one rebuilds, the others wait for it, and
+    nobody is told "no results"."""
+    link = search_index.index_dir()
+    for path in link.parent.glob(f"{link.name}*"):
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    db.session.commit()
+    go = tmp_path / "go"
+    procs = [searcher_process(indexed, READY=str(tmp_path / f"ready{n}"), GO=str(go)) for n in range(4)]
+    try:
+        while not all((tmp_path / f"ready{n}").exists() for n in range(4)):  # all started, none searching yet
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.05)
+        go.touch()
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill() if p.poll() is None else None
+    assert all(p.returncode == 0 for p in procs), outputs
+    outcomes = [json.loads(out.strip().splitlines()[-1]) for out, _err in outputs]
+    assert sum(o["rebuilds"] for o in outcomes) == 1, outcomes
+    assert all(found_or_unavailable(o) for o in outcomes) and any(o["total"] for o in outcomes), outcomes
+    builds = [p for p in link.parent.glob(f"{link.name}.*") if p.is_dir()]
+    assert builds == [link.resolve()]  # one build, and it is the live one
+
+
+def test_a_truncated_segment_file_is_rebuilt_not_a_crash(indexed):
+    """A segment file cut in half under a process that has the index open: that process keeps answering
+    (the index was read into memory, never memory-mapped: mmap died here with SIGBUS), and a process that
+    opens the index afterwards rebuilds it."""
+    db.session.commit()
+    proc = searcher_process(indexed, TRUNCATE="1")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (proc.returncode, err[-2000:])
+    outcome = json.loads(out.strip().splitlines()[-1])
+    assert all(found_or_unavailable(outcome[k]) for k in ("before", "open", "reopened")), outcome
+    assert outcome["reopened"]["total"] and outcome["rebuilds"] == 1, outcome
+
+
+def test_while_another_process_rebuilds_search_says_unavailable_not_empty(client, auth, indexed):
+    """The index is missing and someone else holds the rebuild lock past SEARCH_REBUILD_WAIT: the page, the
+    htmx fragment and the API answer 503 with the message, never an empty result list."""
+    auth.login("fo.staff")
+    link = search_index.index_dir()
+    link.unlink()
+    from app.search.query import forget_searcher
+    forget_searcher()
+    indexed.config["SEARCH_REBUILD_WAIT"] = 0.2
+    with search_index.rebuild_lock(None):  # stands for a rebuild under way in another process
+        page = client.get("/search?q=夜审")
+        fragment = client.get("/search?q=夜审", headers=HX)
+        api = client.get("/api/search?q=夜审")
+    for r in (page, fragment):
+        assert r.status_code == 503 and "搜索暂时不可用" in r.get_data(as_text=True)
+        assert 'id="result-count"' not in r.get_data(as_text=True) and r.headers["Retry-After"]
+    assert api.status_code == 503 and api.json["error"] == "unavailable" and "搜索暂时不可用" in api.json["message"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SearchLog)) == 0  # not logged as "nothing found"
+    assert client.get("/search?q=夜审").status_code == 200  # the lock released: this request rebuilds
 
 
 # --- page and API ---------------------------------------------------------------------------------

@@ -297,28 +297,40 @@ def test_csrf_header_is_accepted_for_htmx_posts(client, auth):
     assert r.status_code == 303
 
 
+def database_contents() -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order: what a GET must leave exactly as it was."""
+    db.session.expire_all()
+    return {table.name: [tuple(row) for row in db.session.execute(
+                sa.select(table).order_by(*(table.primary_key.columns or table.columns))).all()]
+            for table in db.metadata.sorted_tables}
+
+
+# The documented GET side effects: the anonymous search log (analytics, like an access log) and read receipts.
+GET_SIDE_EFFECTS = {"search_log", "read_receipt"}
+
+
 def test_get_requests_never_change_state(client, auth):
-    """Every GET route leaves accounts, SOPs and the audit trail as they were (the anonymous search log
-    is the one documented exception: it is analytics, like an access log)."""
-    from app.acks.models import Acknowledgement, SopAudience
-    from app.checklists.models import ChecklistRun, ItemEvent, RunItem
-    from app.rosters.models import CalendarToken, Handover, HandoverItem, RosterEntry, SwapRequest
-    from app.sops.models import Sop, SopRevision
-    from app.authoring.models import DocSignature, Draft, DraftComment, Feedback
+    """Every GET route leaves every table's rows exactly as they were, compared row by row and column by
+    column, so a GET that runs an UPDATE is caught as surely as one that inserts."""
     auth.login("admin")
-    tables = [AuditEvent, User, Sop, SopRevision, Acknowledgement, SopAudience, ChecklistRun, RunItem, ItemEvent,
-              RosterEntry, SwapRequest, Handover, HandoverItem, CalendarToken, Draft, DraftComment, DocSignature,
-              Feedback]
-
-    def snapshot():
-        db.session.expire_all()
-        return [db.session.scalar(sa.select(sa.func.count()).select_from(t)) for t in tables] + \
-            [tuple(db.session.execute(sa.select(User.session_version, User.active, User.role, User.locale)).all())]
-
-    before = snapshot()
+    before = database_contents()
+    assert GET_SIDE_EFFECTS <= set(before) and sum(map(len, before.values())) > 100
     for _endpoint, (url, _role) in ROUTES.items():
         client.get(url).close()
-    assert snapshot() == before
+    after = database_contents()
+    changed = {name for name in before if before[name] != after[name]} - GET_SIDE_EFFECTS
+    assert not changed, {name: (len(before[name]), len(after[name])) for name in changed}
+
+
+def test_the_state_check_sees_an_update_that_keeps_the_row_count(client, auth):
+    """The comparison itself: an UPDATE that changes no count is still a change."""
+    from app.sops.models import Sop
+    auth.login("admin")
+    before = database_contents()
+    db.session.execute(sa.update(Sop).where(Sop.code == "FO-NA-001").values(title="改过的标题"))
+    db.session.commit()
+    after = database_contents()
+    assert {name for name in before if before[name] != after[name]} == {"sop"}
 
 
 def test_vary_header_on_fragment_routes(client, auth):
@@ -488,3 +500,59 @@ def test_on_duty_shows_every_team_but_unsigned_sops_only_to_those_who_may_read_i
     assert "林晓" in foreign and "☎ 138-0571-" in foreign  # whom to call
     assert "FO-NA-001" not in foreign and "⚠" not in foreign
     assert "1808" not in foreign and "1808" not in fo_section("fo.staff")  # cell notes stay on the grid
+# Out-of-range numbers and dates (issue #16): 4xx, never a server error ------------------------------------
+
+@pytest.mark.parametrize("url", ["/sops/FO-NA-001?rev=99999999999999999999", "/checklists/runs/99999999999999999999",
+                                 "/rosters/FO-DESK/week?d=9999-12-31", "/rosters/FO-DESK/month?m=0001-01",
+                                 "/rosters/FO-DESK/export?m=9999-12"])
+def test_the_reported_out_of_range_urls_answer_4xx(client, auth, url):
+    auth.login("admin")
+    assert 400 <= client.get(url).status_code < 500
+
+
+EXTREMES = [str(2**63), "99999999999999999999", str(2**31), "-1", "0", "9999-12-31", "0001-01-01", "2026-02-30",
+            "9999-12", "0001-01", "garbage"]
+# Every query or form field a view reads as a number or a date.
+NUMBER_AND_DATE_FIELDS = ("rev", "from", "to", "page", "limit", "user", "entry", "revision_id", "d", "m", "day", "date",
+                          "start", "end", "month", "start_date")
+NOT_SWEPT = {"static", "auth.logout", "auth.login"}  # the sweep needs its session
+
+
+def sweep_urls(app) -> list[tuple[str, str, str]]:
+    """(endpoint, method, path) for every route, its <int:…> parts filled with each extreme value."""
+    adapter = app.url_map.bind("localhost")
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in NOT_SWEPT:
+            continue
+        sample = ROUTES[rule.endpoint][0].split("?")[0]
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            _endpoint, values = adapter.match(sample, method=method)
+            ints = [name for name, conv in rule._converters.items() if conv.__class__.__name__.endswith(("IntegerConverter", "IdConverter"))]
+            fills = [values] if not ints else [{**values, **{n: v for n in ints}} for v in (2**63, 99999999999999999999, 2**31, 0)]
+            for filled in fills:
+                urls.append((rule.endpoint, method, adapter.build(rule.endpoint, filled, method=method)))
+    return urls
+
+
+def test_no_route_answers_5xx_to_extreme_numbers_and_dates(app, client, auth):
+    """Every route, as an admin, with every <int:…> at the edges and every number or date field it may read
+    set to extreme values: 4xx or success, never 5xx."""
+    auth.login("admin")
+    token = auth.token()
+    urls = sweep_urls(app)
+    assert len({e for e, _m, _u in urls}) == len(ROUTES) - len(NOT_SWEPT - {"static"})
+    assert any("/99999999999999999999" in u for _e, _m, u in urls)
+    failures = []
+    for endpoint, method, path in urls:
+        for value in EXTREMES:
+            fields = {name: value for name in NUMBER_AND_DATE_FIELDS}
+            if method == "GET":
+                r = client.get(path, query_string=fields)
+            else:
+                r = client.post(path, data={**fields, "csrf_token": token}, headers={"Accept": "text/html"})
+            if r.status_code >= 500:
+                failures.append((r.status_code, method, path, value))
+            r.close()
+    assert not failures, failures
+    assert client.get("/admin/users").status_code == 200  # the sweep ran signed in as admin throughout

@@ -32,9 +32,11 @@ change: material
 
 @pytest.fixture
 def content(empty_app, tmp_path):
-    """A private copy of the demo content, synced into an empty database."""
+    """A private copy of the demo content, synced into an empty database. Without teams.yaml: its members
+    are demo users, which this database lacks, so the file would be reported as skipped."""
     root = tmp_path / "content"
     shutil.copytree(ROOT / "content", root)
+    (root / "rosters" / "teams.yaml").unlink()
     empty_app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
     return root / "sops"
 
@@ -356,3 +358,74 @@ def test_an_image_named_in_the_text_is_served_from_the_revisions_attachments(emp
     assert 'src="/sops/FO-X-IMG/files/plan.png?rev=1"' in page and 'src="other.png"' in page
     with auth.client.get("/sops/FO-X-IMG/files/plan.png?rev=1") as r:
         assert r.status_code == 200 and r.data == png
+
+
+# Files that once stopped the whole sync (issue #16) -----------------------------------------------------
+
+def alias_bomb() -> str:
+    """A 'billion laughs' in one flow list: nine anchors, each nine aliases of the one before (9⁹ values)."""
+    lols = ",".join(['"lol"'] * 9)
+    levels = [f"&a [{lols}]"] + [f"&{c} [{','.join([f'*{p}'] * 9)}]" for p, c in zip("abcdefgh", "bcdefghi")]
+    return f"owner: [{', '.join(levels)}]"
+
+
+HOSTILE = {
+    "impossible date": ("effective: 2026-01-01", "effective: 2026-02-30", 7, "effective must be a date YYYY-MM-DD, got '2026-02-30'"),
+    "department as a list": ("department: 前厅部", "department: [前厅部]", 4, "department must be one value"),
+    "owner nested 5,000 deep": ("change: material", "change: material\nowner: " + "[" * 5000 + "]" * 5000, 10,
+                                "nested deeper than 32 levels"),
+    "alias bomb": ("change: material", "change: material\n" + alias_bomb(), 10, "values once aliases are expanded"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_a_hostile_file_is_reported_and_the_rest_of_the_sync_applies(content, case):
+    old, new, line, reason = HOSTILE[case]
+    sync(); db.session.commit()
+    text = FRONT.format(id="FO-X-100")
+    assert old in text
+    write(content, "front-office/zz-bad.md", text.replace(old, new, 1))
+    write(content, "front-office/zz-good.md", FRONT.format(id="FO-X-101"))
+    edited = content / "front-office" / "check-in.md"
+    edited.write_text(edited.read_text().replace("## ", "## 修订后 ", 1))
+    report = sync(); db.session.commit()
+    bad = sync_mod.shown(content / "front-office" / "zz-bad.md")
+    assert len(report.errors) == 1 and report.errors[0].startswith(f"{bad}:{line}: ") and reason in report.errors[0]
+    assert report.created == ["FO-X-101"] and report.revised == ["FO-CI-001"]  # the other files were applied
+    check_in = db.session.scalar(sa.select(Sop).where(Sop.code == "FO-CI-001"))
+    assert check_in.current.number == 2 and "修订后" in check_in.current.markdown
+    assert db.session.scalar(sa.select(Sop).where(Sop.code == "FO-X-100")) is None
+
+
+def test_the_alias_bomb_is_small_and_refused_while_composing():
+    """432 bytes that safe_load turns into 9⁹ strings once printed; the limited loader never constructs it."""
+    from app import safeyaml
+    bomb = alias_bomb()
+    assert len(bomb.encode()) < 450
+    with pytest.raises(safeyaml.LimitError, match="more than 100,000 values"):
+        safeyaml.load(bomb)
+    with pytest.raises(safeyaml.LimitError, match="inside the value it names"):
+        safeyaml.load("a: &a [1, *a]")  # a recursive structure never reaches the checks
+    assert safeyaml.load("a: &x {k: 1}\nb: {<<: *x, j: 2}") == {"a": {"k": 1}, "b": {"k": 1, "j": 2}}
+
+
+def test_a_broken_org_file_is_reported_and_the_sops_still_sync(content):
+    sync(); db.session.commit()
+    (content.parent / "org.yaml").write_text("departments:\n  - " + alias_bomb().replace("owner: ", "positions: "), encoding="utf-8")
+    edited = content / "front-office" / "check-in.md"
+    edited.write_text(edited.read_text().replace("## ", "## 修订后 ", 1))
+    report = sync(); db.session.commit()
+    assert len(report.errors) == 1 and "org.yaml:2: " in report.errors[0] and "departments and positions not changed" in report.errors[0]
+    assert report.revised == ["FO-CI-001"]
+
+
+def test_sync_command_exit_status_says_whether_anything_was_skipped(content, empty_app):
+    runner = empty_app.test_cli_runner()
+    result = runner.invoke(args=["sops", "sync"])
+    assert result.exit_code == 0, result.output
+    write(content, "front-office/zz-bad.md", FRONT.format(id="FO-X-100").replace("前厅部", "[前厅部]"))
+    write(content, "front-office/zz-good.md", FRONT.format(id="FO-X-101"))
+    result = runner.invoke(args=["sops", "sync"])
+    assert result.exit_code == 1 and "zz-bad.md:4: department must be one value" in result.output
+    assert "1 new, 0 revised" in result.output and "Traceback" not in result.output
+    assert db.session.scalar(sa.select(Sop).where(Sop.code == "FO-X-101")) is not None

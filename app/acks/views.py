@@ -20,7 +20,7 @@ from app.htmx import render, wants_fragment
 from app.panels import home_panel
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.sops.library import get_revision, get_sop
-from app.web import download
+from app.web import download, small_int
 
 
 def changes_since(sop, signature) -> dict:
@@ -58,7 +58,7 @@ def sign_post(code: str):
     with read_only():  # the write lock waits for sign()'s writes (SQLite)
         sop = get_sop(code)
     try:
-        sign(current_user, sop, request.form.get("revision_id", type=int), request.form.get("password", ""))
+        sign(current_user, sop, request.form.get("revision_id", type=small_int), request.form.get("password", ""))
     except SignError as e:
         db.session.commit()  # keeps the audit entry of a failed attempt
         with read_only():
@@ -158,7 +158,7 @@ def export(code: str):
 def sheet(code: str):
     """A printable sign-off sheet (签字表) for one revision: everyone who must sign, with blank lines for ink."""
     sop = get_sop(code)
-    rev = get_revision(sop, request.args.get("rev", type=int))
+    rev = get_revision(sop, request.args.get("rev", type=small_int))
     tally, groups = sop_people(sop) if rev.id == sop.current_revision_id else (None, {})
     signed = {a.user_id: a for a in signatures(sop, rev)}
     people = sorted({u.id: u for items in groups.values() for u, _d in items}.values(), key=lambda u: u.username)

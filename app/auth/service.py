@@ -16,6 +16,7 @@ from app.auth.models import User, password_matches
 from app.errors import UserError
 from app.extensions import db, read_only
 from app.org import department_by_name, positions_by_name
+from app.web import FIRST_DAY, LAST_DAY, day_in_range
 
 CSV_FIELDS = ("username", "display_name", "email", "department", "positions", "role", "start_date", "password")
 MIN_PASSWORD = 8
@@ -73,6 +74,9 @@ def check(data: UserData, existing: set[str] | None = None) -> None:
         raise AccountError("unknown position(s): %(value)s", value=", ".join(sorted(unknown)))
     if data.password and len(data.password) < MIN_PASSWORD:
         raise AccountError("password must have at least %(n)s characters", n=MIN_PASSWORD)
+    if data.start_date and not day_in_range(data.start_date):  # onboarding due dates are counted from it
+        raise AccountError("start_date %(value)s is outside the years the portal handles (%(first)s to %(last)s)",
+                           value=data.start_date.isoformat(), first=FIRST_DAY.year, last=LAST_DAY.year)
 
 
 # Sent inside the creating transaction (form, CSV import or CLI), so higher layers can follow.

@@ -14,9 +14,12 @@ from app.extensions import db
 @bp.cli.command("sync")
 def sync_command():
     """Read content/checklists (also done by `flask sops sync`)."""
-    for line in sync_templates():
-        click.echo(line)
+    outcome = sync_templates()
     db.session.commit()
+    for line in outcome:
+        click.echo(line)
+    if outcome.errors:
+        raise SystemExit(1)  # something was skipped: a cron job or CI step should notice
 
 
 @bp.cli.command("schedule")

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app.sops.content import ContentError, as_list, decode, key_lines_of, load_front_matter, split_front_matter
+from app.sops.content import ContentError, as_list, as_text, decode, key_lines_of, load_front_matter, split_front_matter
 
 KINDS = ("onboarding", "recurring", "adhoc")
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
@@ -136,6 +136,7 @@ def read_template(path: Path, root: Path, known_sops: set[str], departments: set
     for key in meta:
         if key not in FIELDS:
             raise ContentError(at(key), f"unknown field {key!r} (known: {', '.join(sorted(FIELDS))})")
+    texts = {key: as_text(meta, key, at(key)) for key in ("id", "title")}
     for key in ("id", "title", "kind"):
         if not meta.get(key):
             raise ContentError(at(key), f"missing required field {key!r}")
@@ -153,7 +154,7 @@ def read_template(path: Path, root: Path, known_sops: set[str], departments: set
     items = parse_items(body, body_line, known_sops)
     if not items:
         raise ContentError(body_line, "the checklist has no items (write them as '- [ ] …' lines)")
-    meta = {"id": str(meta["id"]).strip(), "title": str(meta["title"]).strip(), "kind": meta["kind"],
+    meta = {"id": texts["id"], "title": texts["title"], "kind": meta["kind"],
             "departments": depts, "positions": pos,
             "schedule": parse_schedule(meta.get("schedule"), at("schedule")) if meta["kind"] == "recurring" else None}
     return TemplateFile(path=path.relative_to(root).as_posix(), meta=meta, items=items,

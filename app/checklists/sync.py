@@ -10,6 +10,7 @@ from app.checklists.content import ContentError, TemplateFile, read_template
 from app.checklists.models import ChecklistRevision, ChecklistTemplate
 from app.extensions import db
 from app.org import Department, Position
+from app.sops.content import ContentLines
 from app.sops.models import Sop, utcnow
 from app.sops.signals import applied
 from app.sops.sync import shown
@@ -26,6 +27,12 @@ def read_all(root: Path, errors: list[str]) -> tuple[dict[str, TemplateFile], se
             doc = read_template(path, root, known, departments, positions)
         except ContentError as e:
             errors.append(f"{shown(path)}:{e.line}: {e.reason}")
+            invalid.add(rel)
+            continue
+        except (OSError, ValueError, TypeError, LookupError, AttributeError, RecursionError) as e:
+            # A check this file found a way around: still one file's problem, never the whole sync's.
+            current_app.logger.exception("checklist file %s could not be read", path)
+            errors.append(f"{shown(path)}:1: could not be read ({type(e).__name__}: {e})")
             invalid.add(rel)
             continue
         if doc.code in found:
@@ -51,8 +58,8 @@ def add_revision(template: ChecklistTemplate, doc: TemplateFile) -> ChecklistRev
     return rev
 
 
-def sync_templates(root: Path | None = None) -> list[str]:
-    """Bring templates in line with content/checklists. Returns report lines; the caller commits."""
+def sync_templates(root: Path | None = None) -> ContentLines:
+    """Bring templates in line with content/checklists. Returns the report (errors, summary); the caller commits."""
     root = Path(root or Path(current_app.config["CONTENT_DIR"]) / "checklists")
     errors: list[str] = []
     found, invalid = read_all(root, errors) if root.is_dir() else ({}, set())
@@ -76,10 +83,12 @@ def sync_templates(root: Path | None = None) -> list[str]:
         if template.code not in found and template.path not in invalid and template.retired_at is None:
             template.retired_at = utcnow()  # runs already started keep their pinned revision
     db.session.flush()
-    return [*errors, f"checklists: {len(found)} valid, {changed} new or changed, {len(errors)} skipped with errors"]
+    return ContentLines(errors, [f"checklists: {len(found)} valid, {changed} new or changed, {len(errors)} skipped with errors"])
 
 
 @applied.connect
 def sync_with_sops(app, report, **_extra) -> None:
     """`flask sops sync` brings the checklists along, after the SOPs they reference."""
-    report.notes.extend(sync_templates())
+    outcome = sync_templates()
+    report.errors.extend(outcome.errors)
+    report.notes.extend(outcome.summary)

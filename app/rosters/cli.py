@@ -13,9 +13,12 @@ from app.rosters.teams import sync_teams
 @bp.cli.command("sync")
 def sync_command():
     """Read content/rosters/teams.yaml (also done by `flask sops sync`)."""
-    for line in sync_teams():
-        click.echo(line)
+    outcome = sync_teams()
     db.session.commit()
+    for line in outcome:
+        click.echo(line)
+    if outcome.errors:
+        raise SystemExit(1)  # the file was refused: a cron job or CI step should notice
 
 
 @bp.cli.command("generate")

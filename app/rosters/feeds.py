@@ -13,9 +13,9 @@ from app.rosters.files import feed, import_month, month_rows, new_token, to_csv,
 from app.rosters.models import CalendarToken, Team
 from app.rosters.service import RosterError, may_read, readable_teams, supervises
 from app.rosters.shifts import local_today
-from app.rosters.views import get_team, parse_day, readable_team
+from app.rosters.views import get_team, readable_team
 from app.sops.models import utcnow
-from app.web import download
+from app.web import download, parse_month
 
 
 @bp.get("/rosters/<code>/export")
@@ -23,7 +23,7 @@ from app.web import download
 def export(code: str):
     """One month as CSV or XLSX (date, username, name, shift), for those who may read the team."""
     team = readable_team(code)
-    day = parse_day((request.args.get("m") or "") + "-01" if request.args.get("m") else None, local_today())
+    day = parse_month(request.args.get("m"), local_today())
     fmt = "csv" if request.args.get("format") == "csv" else "xlsx"
     rows = month_rows(team, day)
     return download(to_csv(rows) if fmt == "csv" else to_xlsx(rows), f"{team.code}-{day:%Y-%m}.{fmt}")
@@ -36,7 +36,7 @@ def import_file(code: str):
     team = get_team(code)
     if not supervises(current_user, team):
         abort(403)
-    day = parse_day((request.form.get("month") or "") + "-01", local_today())
+    day = parse_month(request.form.get("month"), local_today())
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(_("Choose a file to import."), "error")

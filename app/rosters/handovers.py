@@ -14,8 +14,8 @@ from app.rosters.models import CATEGORIES, Handover, Team
 from app.rosters.service import (RosterError, add_addendum, close_item, confirm_handover, get_handover, open_items,
                                  readable_teams, save_handover, supervises)
 from app.rosters.shifts import local_today
-from app.rosters.views import get_team, parse_day, readable_team
-from app.web import local_path
+from app.rosters.views import get_team, readable_team
+from app.web import local_path, parse_day
 
 
 def shift_of(team: Team, code: str | None):

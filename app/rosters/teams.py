@@ -21,17 +21,19 @@ import sqlalchemy as sa
 import yaml
 from flask import current_app
 
+from app import safeyaml
 from app.auth.models import User
 from app.extensions import db
 from app.org import Department
 from app.rosters.models import ShiftType, Team
 from app.rosters.shifts import span
-from app.sops.content import ContentError
+from app.sops.content import ContentError, ContentLines
 from app.sops.models import Sop, utcnow
 from app.sops.signals import applied
 
 TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 RULES = {"max_consecutive", "min_days_off", "min_rest_hours"}
+EXAMPLES = {"department": "前厅部", "supervisor": "fo.manager"}
 
 
 def parse_time(value, line: int, what: str) -> time:
@@ -46,6 +48,14 @@ def line_of(text: str, needle: str, default: int = 1) -> int:
         if needle in line:
             return n
     return default
+
+
+def key_line(text: str, key: str, team_line: int) -> int:
+    """The line of `key:` in the team that starts at team_line (the team's line when not found)."""
+    for n, line in enumerate(text.split("\n")[team_line - 1:], start=team_line):
+        if re.match(rf"\s*(- )?{key}\s*:", line):
+            return n
+    return team_line
 
 
 def check_shifts(shifts: list[dict], text: str) -> None:
@@ -65,23 +75,64 @@ def check_shifts(shifts: list[dict], text: str) -> None:
                 raise ContentError(at_b, f"shift {b['code']} overlaps shift {a['code']}")
 
 
+def text_value(value, limit: int) -> bool:
+    return isinstance(value, str) and 0 < len(value.strip()) <= limit
+
+
+def names(value) -> bool:
+    return value is None or isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def whole_numbers(value, keys: set[str] | None = None) -> bool:
+    return value is None or isinstance(value, dict) and (keys is None or set(value) <= keys) and \
+        all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000 for v in value.values())
+
+
+def check_team_shape(entry, text: str) -> int:
+    """A team is a mapping of the documented keys with values of the documented kinds; returns its line."""
+    if not isinstance(entry, dict):
+        raise ContentError(line_of(text, str(entry)), "each team is a mapping (code: …, name: …, shifts: […])")
+    at = line_of(text, f"code: {entry.get('code')}")
+    for key, limit in (("code", 32), ("name", 100)):
+        if not text_value(entry.get(key), limit):
+            raise ContentError(at, f"a team needs a {key} (text of at most {limit} characters)")
+    for key in ("department", "supervisor"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise ContentError(key_line(text, key, at), f"{key} is one name, e.g. {key}: {EXAMPLES[key]}")
+    if not names(entry.get("members")):
+        raise ContentError(key_line(text, "members", at), "members is a list of usernames, e.g. members: [fo.staff]")
+    if not whole_numbers(entry.get("rules"), RULES):
+        raise ContentError(key_line(text, "rules", at), f"rules are whole numbers among {', '.join(sorted(RULES))}")
+    if not whole_numbers(entry.get("pattern"), {"on", "off"}):
+        raise ContentError(key_line(text, "pattern", at), "pattern is {on: days, off: days} in whole numbers")
+    if not isinstance(entry.get("shifts") or [], list):
+        raise ContentError(at, "shifts is a list of shifts")
+    for s in entry.get("shifts") or []:
+        sat = line_of(text, f"code: {s.get('code')}", at) if isinstance(s, dict) else at
+        if not isinstance(s, dict) or not text_value(s.get("code"), 16) or not text_value(s.get("name"), 50):
+            raise ContentError(sat, "a shift needs a code (up to 16 characters) and a name (up to 50)")
+        if not names(s.get("sops")) or not whole_numbers({k: s[k] for k in ("min_staff", "holiday_min_staff") if k in s}) \
+                or s.get("colour") is not None and not text_value(s["colour"], 16):
+            raise ContentError(sat, "sops is a list of SOP ids, min_staff and holiday_min_staff whole numbers, "
+                                    "colour a short text such as \"#5b6bbf\"")
+    return at
+
+
 def read_teams(path: Path) -> list[dict]:
     """Validate the file; raise ContentError(line, reason) at the first problem."""
     text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text) or {}
+        data = safeyaml.load(text) or {}
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ContentError(mark.line + 1 if mark else 1, "not valid YAML") from None
+        raise ContentError(safeyaml.error_line(e), f"not valid YAML: {safeyaml.error_reason(e)}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("teams") or [], list):
+        raise ContentError(1, "the file must hold 'teams:' followed by a list of teams")
     users = {u.username: u for u in db.session.scalars(sa.select(User))}
     depts = {d.name: d for d in db.session.scalars(sa.select(Department))}
     sops = set(db.session.scalars(sa.select(Sop.code)))
     teams, codes = [], set()
     for entry in data.get("teams") or []:
-        at = line_of(text, f"code: {entry.get('code')}")
-        for key in ("code", "name"):
-            if not entry.get(key):
-                raise ContentError(at, f"a team needs a {key}")
+        at = check_team_shape(entry, text)
         if entry["code"] in codes:
             raise ContentError(at, f"duplicate team code {entry['code']!r}")
         codes.add(entry["code"])
@@ -90,14 +141,9 @@ def read_teams(path: Path) -> list[dict]:
         for name in [*(entry.get("members") or []), *([entry["supervisor"]] if entry.get("supervisor") else [])]:
             if name not in users:
                 raise ContentError(line_of(text, str(name), at), f"unknown member {name!r} (no such username)")
-        rules = entry.get("rules") or {}
-        if set(rules) - RULES or not all(isinstance(v, int) and v >= 0 for v in rules.values()):
-            raise ContentError(line_of(text, "rules:", at), f"rules are whole numbers among {', '.join(sorted(RULES))}")
         shifts = []
         for s in entry.get("shifts") or []:
             sat = line_of(text, f"code: {s.get('code')}", at)
-            if not s.get("code") or not s.get("name"):
-                raise ContentError(sat, "a shift needs a code and a name")
             for code in s.get("sops") or []:
                 if code not in sops:
                     raise ContentError(sat, f"unknown SOP {code!r}")
@@ -109,15 +155,17 @@ def read_teams(path: Path) -> list[dict]:
     return teams
 
 
-def sync_teams(path: Path | None = None) -> list[str]:
+def sync_teams(path: Path | None = None) -> ContentLines:
     """Upsert teams and shift types; a team or shift no longer in the file is retired (entries stay)."""
     path = path or Path(current_app.config["CONTENT_DIR"]) / "rosters" / "teams.yaml"
     if not path.is_file():
-        return []
+        return ContentLines([], [])
     try:
         teams = read_teams(path)
     except ContentError as e:
-        return [f"{path}:{e.line}: {e.reason} (teams not changed)"]
+        return ContentLines([f"{path}:{e.line}: {e.reason} (teams not changed)"], [])
+    except (OSError, UnicodeDecodeError) as e:
+        return ContentLines([f"{path}:1: cannot be read ({e}) (teams not changed)"], [])
     users = {u.username: u for u in db.session.scalars(sa.select(User))}
     depts = {d.name: d for d in db.session.scalars(sa.select(Department))}
     existing = {t.code: t for t in db.session.scalars(sa.select(Team))}
@@ -146,9 +194,11 @@ def sync_teams(path: Path | None = None) -> list[str]:
         if code not in {e["code"] for e in teams} and team.retired_at is None:
             team.retired_at = utcnow()
     db.session.flush()
-    return [f"rosters: {len(teams)} teams"]
+    return ContentLines([], [f"rosters: {len(teams)} teams"])
 
 
 @applied.connect
 def sync_with_sops(app, report, **_extra) -> None:
-    report.notes.extend(sync_teams())
+    outcome = sync_teams()
+    report.errors.extend(outcome.errors)
+    report.notes.extend(outcome.summary)

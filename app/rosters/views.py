@@ -20,6 +20,7 @@ from app.rosters.rules import check, generate
 from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, may_read, readable_teams, request_swap,
                                  set_cell, supervises)
 from app.rosters.shifts import local_today
+from app.web import parse_day, parse_month, small_int
 from app.workdays import public_holiday
 
 
@@ -37,13 +38,6 @@ def readable_team(code: str) -> Team:
     if not may_read(current_user, team):
         abort(403)
     return team
-
-
-def parse_day(value: str | None, default: date) -> date:
-    try:
-        return date.fromisoformat(value) if value else default
-    except ValueError:
-        return default
 
 
 def grid(team: Team, days: list[date]) -> dict:
@@ -77,7 +71,7 @@ def index():
 def month(code: str):
     """A month grid; supervisors click a cell to change it. Violations are marked with the rule they break."""
     team = readable_team(code)
-    first, last = month_bounds(parse_day(request.args.get("m", "") + "-01" if request.args.get("m") else None, local_today()))
+    first, last = month_bounds(parse_month(request.args.get("m"), local_today()))
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return render_template("rosters/grid.html", view="month", prev=first - timedelta(days=1), next=last + timedelta(days=1),
                            **grid(team, days))
@@ -102,7 +96,7 @@ def cell_edit(code: str):
     team = get_team(code)
     if not supervises(current_user, team):
         abort(403)
-    user_id, day = request.args.get("user", type=int), parse_day(request.args.get("day"), local_today())
+    user_id, day = request.args.get("user", type=small_int), parse_day(request.args.get("day"), local_today())
     member = next((m for m in team.members if m.id == user_id), None)
     if member is None:
         abort(404)
@@ -116,7 +110,7 @@ def cell_edit(code: str):
 def cell_set(code: str):
     """Set one person's shift on one day; returns the cell with any violation now found there."""
     team = get_team(code)
-    user_id, day = request.form.get("user", type=int), parse_day(request.form.get("day"), local_today())
+    user_id, day = request.form.get("user", type=small_int), parse_day(request.form.get("day"), local_today())
     try:
         set_cell(current_user, team, user_id, day, request.form.get("shift", ""), request.form.get("note", ""))
     except RosterError as e:
@@ -222,7 +216,7 @@ def swap_action(action, *args):
 @allow("staff")
 def swap_request():
     """Ask a colleague to take one of my shifts."""
-    return swap_action(request_swap, request.form.get("entry", type=int), request.form.get("colleague", ""))
+    return swap_action(request_swap, request.form.get("entry", type=small_int), request.form.get("colleague", ""))
 
 
 @bp.post("/rosters/swaps/<int:swap_id>/answer")

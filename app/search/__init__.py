@@ -9,10 +9,15 @@ bp = Blueprint("search", __name__, cli_group="search")
 @synced.connect
 def reindex_after_sync(app, **_extra):
     """After a sync has committed: re-index what changed (by content hash) and re-read the synonyms."""
-    from app.search.index import update
+    from whoosh.index import LockError
+
+    from app.search.index import IndexUnavailable, update
     from app.search.query import synonyms
 
-    update()
+    try:
+        update()
+    except (IndexUnavailable, LockError) as e:  # the content is committed; the next sync catches the index up
+        app.logger.warning("search index not updated (%s); it follows at the next sync or `flask search rebuild`", e)
     synonyms().reload(force=True)
 
 

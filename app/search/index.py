@@ -2,8 +2,11 @@
 
 The index is derived data. It can be rebuilt from the database's current revisions at any time;
 it is never built at import time. A rebuild is written beside the live index and swapped in by
-replacing a symlink, so readers never see a half-built index.
+replacing a symlink, so readers never see a half-built index. One process rebuilds at a time
+(an flock on instance/search-index.lock); the others wait for it, or report the index unavailable.
+Index files are read into memory when opened, never memory-mapped (WholeFileStorage).
 """
+import fcntl
 import gc
 import logging
 import os
@@ -11,6 +14,7 @@ import shutil
 import time
 import uuid
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,7 +23,9 @@ from flask import current_app
 from whoosh import index
 from whoosh.analysis import Analyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
-from whoosh.writing import SegmentWriter
+from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.structfile import BufferFile
+from whoosh.writing import LockError, SegmentWriter
 
 from app.extensions import db
 from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
@@ -137,8 +143,66 @@ class RebuildWriter(SegmentWriter):
         pdr.close()
 
 
+class IndexUnavailable(RuntimeError):
+    """Another process is rebuilding the index and it was not ready in time: say so, never "no results"."""
+
+
+class WholeFileStorage(FileStorage):
+    """Whoosh's FileStorage, reading each index file whole into memory when a reader opens it, never mmap.
+
+    Whoosh memory-maps segment files by default: a file truncated under a running worker killed it with
+    SIGBUS at the next read past the new end. Read into memory, a file is either complete or refused at once
+    with an error (and then rebuilt), and it costs about the index's size per worker.
+    """
+
+    def __init__(self, path: str):
+        super().__init__(path, supports_mmap=False)
+
+    def open_file(self, name, **kwargs):
+        with open(self._fpath(name), "rb") as f:
+            return BufferFile(f.read(), name=name)
+
+
 def index_dir() -> Path:
     return Path(current_app.config.get("SEARCH_INDEX_DIR") or Path(current_app.instance_path) / "search-index")
+
+
+def live_build() -> str | None:
+    """The build the index symlink points at now (None without one): a searcher opened on another is stale."""
+    try:
+        return os.readlink(index_dir())
+    except OSError:
+        return None
+
+
+@contextmanager
+def rebuild_lock(wait: float | None, shared: bool = False):
+    """An inter-process lock on instance/search-index.lock (flock, released when the process dies).
+
+    A rebuild holds it exclusively, so one process rebuilds and the others wait for its result; incremental
+    writers hold it shared, so that a rebuild never swaps out the build they are writing into. `wait=None`
+    waits as long as it takes; otherwise IndexUnavailable after `wait` seconds.
+    """
+    link = index_dir()
+    link.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(link.with_name(link.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        if wait is None:
+            fcntl.flock(fd, mode)
+        else:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise IndexUnavailable(f"the search index is being rebuilt (waited {wait:g} s)") from None
+                    time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def prepare() -> None:
@@ -154,7 +218,14 @@ def active_sops(codes: Iterable[str] | None = None) -> list[Sop]:
 
 
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
-    """Build a complete new index beside the live one, then swap it in atomically. Returns sections indexed."""
+    """Build a complete new index beside the live one, then swap it in atomically. Returns sections indexed.
+    Waits for a rebuild another process is running, then builds again (the caller asked for a fresh one)."""
+    with rebuild_lock(None):
+        return build_and_swap(progress)
+
+
+def build_and_swap(progress: Callable[[int, int], None] | None = None) -> int:
+    """The rebuild itself; the caller holds rebuild_lock exclusively."""
     prepare()
     link = index_dir()
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -189,25 +260,45 @@ def swap(link: Path, target: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def open_index():
-    """Open the live index; a missing or unreadable one is rebuilt from the database, with a log line."""
+def open_live():
+    """Open the build the symlink points at and every segment in it; raise if it is missing or unreadable."""
     path = index_dir()
+    if not index.exists_in(str(path)):
+        raise index.EmptyIndexError("no index")
+    ix = WholeFileStorage(str(path)).open_index()
+    ix.doc_count()  # touches the table of contents: a corrupt index fails here
+    if set(ix.schema.names()) != set(schema().names()):
+        raise index.IndexError("built by an older version, with other fields")
+    ix.reader().close()  # opens every segment: a truncated file fails here, not in a search
+    return ix
+
+
+def try_open():
+    """(index, "") or (None, why it cannot be read)."""
     with warnings.catch_warnings():  # Whoosh leaves a file open when it cannot parse it: close it quietly
         warnings.simplefilter("ignore", ResourceWarning)
         try:
-            if not index.exists_in(str(path)):
-                raise index.EmptyIndexError("no index")
-            ix = index.open_dir(str(path))
-            ix.doc_count()  # touches the table of contents: a corrupt index fails here
-            if set(ix.schema.names()) != set(schema().names()):
-                raise index.IndexError("built by an older version, with other fields")
-            return ix
+            return open_live(), ""
         except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild
-            reason = str(e)
+            reason = str(e) or type(e).__name__
         gc.collect()
-    log.warning("search index at %s is missing or unreadable (%s); rebuilding from the database", path, reason)
-    rebuild()
-    return index.open_dir(str(path))
+    return None, reason
+
+
+def open_index(wait: float | None = None):
+    """Open the live index. A missing or unreadable one is rebuilt from the database, with a log line, by one
+    process: the others wait up to `wait` seconds (default SEARCH_REBUILD_WAIT) and open what it built, or
+    raise IndexUnavailable."""
+    ix, reason = try_open()
+    if ix is not None:
+        return ix
+    with rebuild_lock(current_app.config["SEARCH_REBUILD_WAIT"] if wait is None else wait):
+        ix, reason = try_open()  # another process may have rebuilt it while this one waited
+        if ix is not None:
+            return ix
+        log.warning("search index at %s is missing or unreadable (%s); rebuilding from the database", index_dir(), reason)
+        build_and_swap()
+        return open_live()
 
 
 def update(codes: Iterable[str] | None = None) -> tuple[int, int]:
@@ -216,7 +307,23 @@ def update(codes: Iterable[str] | None = None) -> tuple[int, int]:
     Returns (SOPs re-indexed, SOPs removed). Writers wait up to WRITER_TIMEOUT for each other.
     """
     prepare()
-    ix = open_index()
+    open_index(WRITER_TIMEOUT)  # repairs a missing or broken index first
+    with rebuild_lock(WRITER_TIMEOUT, shared=True):  # no rebuild swaps the build out while this writes to it
+        return update_live(codes)
+
+
+def open_writer(ix):
+    """A writer on the live index, waiting up to WRITER_TIMEOUT for another process's writer, and saying so
+    before it waits (the log line is what an operator, and a test, can see)."""
+    try:
+        return ix.writer(timeout=0)
+    except LockError:
+        log.warning("search index is being written by another process; waiting up to %g s", WRITER_TIMEOUT)
+        return ix.writer(timeout=WRITER_TIMEOUT)
+
+
+def update_live(codes: Iterable[str] | None) -> tuple[int, int]:
+    ix = open_live()
     with ix.searcher() as searcher:
         code_col, hash_col = (searcher.reader().column_reader(f) for f in ("code", "hash"))
         indexed = {code_col[n]: hash_col[n] for n in searcher.document_numbers(kind="sop")}
@@ -227,7 +334,7 @@ def update(codes: Iterable[str] | None = None) -> tuple[int, int]:
     gone = set(indexed) - set(current)
     if not stale and not gone:
         return 0, 0
-    with ix.writer(timeout=WRITER_TIMEOUT) as writer:
+    with open_writer(ix) as writer:
         for code in stale | gone:
             writer.delete_by_term("code", code)
         for sop in active_sops(stale):

@@ -13,7 +13,7 @@ from whoosh import scoring
 from whoosh.matching import mcore
 
 from app.search.analysis import bigrams, fold, words
-from app.search.index import field_lengths, open_index, prepare
+from app.search.index import IndexUnavailable, field_lengths, live_build, open_index, prepare
 from app.sops.content import ID_RE
 
 log = logging.getLogger(__name__)
@@ -364,16 +364,19 @@ class Weighting(scoring.BM25F):
 
 
 def searcher():
-    """A per-process index handle, refreshed when another process has committed."""
+    """A per-process index handle, refreshed when another process has committed or swapped in a rebuild."""
     prepare()
     cache = current_app.extensions.setdefault("search_index", {})
     old = cache.get("searcher")
-    # Not Searcher.refresh(): it reuses the segment readers it had, with their old deletion sets, so an SOP
-    # deleted (retired, or re-indexed) since stays findable in this process. A changed index is reopened.
-    if old is None or old._ix.latest_generation() != old.reader().generation():
+    # Reopen, never Searcher.refresh(): refresh reuses the segment readers it had, with their old deletion sets, so
+    # an SOP deleted (retired, or re-indexed) since stays findable in this process. A rebuild swapped in (or a
+    # deleted index) may even keep the generation number, so the build is compared too.
+    if old is not None and (cache.get("build") != live_build()
+                            or old._ix.latest_generation() != old.reader().generation()):
+        forget_searcher()
+    if "searcher" not in cache:
         cache["searcher"] = open_index().searcher(weighting=Weighting())
-        if old is not None:
-            old.close()
+        cache["build"] = live_build()
     return cache["searcher"]
 
 
@@ -409,6 +412,10 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
                                         score=round(whole.score, 3), snippet=snippet(body, terms, folded_body(h))))
             if not results.hits and results.page == 1:
                 results.suggestions = suggest(s, terms, text)
+            return results
+        except IndexUnavailable as e:  # another process is rebuilding it: "unavailable", never "no results"
+            log.warning("search unavailable: %s", e)
+            results.error = "unavailable"
             return results
         except Exception as e:  # noqa: BLE001 - a broken index is rebuilt once, then reported
             log.warning("search failed (%s); reopening the index", str(e))

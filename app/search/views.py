@@ -1,5 +1,6 @@
 """The search page (htmx active search), the JSON API and the zero-result report."""
-from flask import jsonify, request, url_for
+from flask import jsonify, make_response, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.access import allow
@@ -12,6 +13,16 @@ from app.search import bp
 from app.search.query import search as run_search
 from app.search.report import candidate_synonyms, record, zero_results
 from app.sops.library import all_tags
+from app.web import small_int
+
+
+def unavailable(response):
+    """503, never an empty 200, when the index is being rebuilt or cannot be read. The base page's htmx config
+    swaps a 503, so the message replaces the results."""
+    response = make_response(response)
+    response.status_code = 503
+    response.headers["Retry-After"] = "10"
+    return response
 
 
 def search_args() -> dict:
@@ -29,13 +40,14 @@ def required_codes(args: dict) -> set[str] | None:
 def search():
     """Results as you type (htmx swaps #search-results); a plain GET form without JavaScript."""
     args = search_args()
-    results = run_search(args["q"], args["department"], args["tag"], page=request.args.get("page", 1, type=int),
+    results = run_search(args["q"], args["department"], args["tag"], page=request.args.get("page", 1, type=small_int),
                          codes=required_codes(args))
-    if results.page == 1:
+    if results.page == 1 and not results.error:
         record(results.query, results.terms, results.total)
         db.session.commit()
-    return render("search/search.html", "search/_results.html", results=results, args=args,
-                  departments=departments(), tags=all_tags())
+    response = render("search/search.html", "search/_results.html", results=results, args=args,
+                      departments=departments(), tags=all_tags())
+    return unavailable(response) if results.error else response
 
 
 @bp.get("/api/search")
@@ -43,8 +55,10 @@ def search():
 def api():
     """JSON: [{id, title, section, url, score, snippet}] — the same results as the page."""
     args = search_args()
-    limit = max(1, min(request.args.get("limit", 10, type=int), 50))
+    limit = max(1, min(request.args.get("limit", 10, type=small_int), 50))
     results = run_search(args["q"], args["department"], args["tag"], per_page=limit, codes=required_codes(args))
+    if results.error:
+        return unavailable(jsonify(error="unavailable", message=_("Search is unavailable at the moment. Please try again in a minute.")))
     record(results.query, results.terms, results.total)
     db.session.commit()
     return jsonify([

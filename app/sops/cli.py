@@ -14,3 +14,5 @@ def sync_command():
     commit_and_announce(report)
     for line in report.lines():
         click.echo(line)
+    if report.errors:
+        raise SystemExit(1)  # something was skipped (the rest is applied): a cron job or CI step should notice

@@ -7,18 +7,33 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from app import safeyaml
+
+FRONT_MATTER_MAX_CHARS = 64 * 1024  # a real front matter is a few hundred bytes
 ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 ATTACHMENT_TYPES = {".xlsx", ".xls", ".docx", ".doc", ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".csv", ".txt"}
 FIELDS = {
     "id", "title", "department", "departments", "positions", "tags", "version", "effective", "review_by",
     "owner", "requires_ack", "ack_within_days", "change", "attachments", "reviewers", "approvers",
 }
+EXAMPLES = {"id": "FO-NA-001", "title": "夜审操作规程", "department": "前厅部", "owner": "it-support"}
 
 
 class ContentError(ValueError):
     def __init__(self, line: int, reason: str):
         super().__init__(reason)
         self.line, self.reason = line, reason
+
+
+@dataclass
+class ContentLines:
+    """What a content sync (checklists, teams) reports: one line per file or part skipped, then a summary.
+    Iterates as all its lines."""
+    errors: list[str]
+    summary: list[str]
+
+    def __iter__(self):
+        return iter([*self.errors, *self.summary])
 
 
 @dataclass
@@ -70,6 +85,16 @@ def as_list(meta: dict, key: str, line: int) -> list[str]:
     return [str(v).strip() for v in value]
 
 
+def as_text(meta: dict, key: str, line: int) -> str:
+    """A one-line value such as a title or a department: text or a number, never a list or a mapping."""
+    value = meta.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ContentError(line, f"{key} must be one value on its line, e.g. {key}: {EXAMPLES.get(key, 'text')}")
+    return str(value).strip()
+
+
 def as_date(meta: dict, key: str, line: int, required: bool) -> date | None:
     value = meta.get(key)
     if value is None and not required:
@@ -93,19 +118,20 @@ def validate(meta, key_lines: dict, folder: Path, departments: set[str], positio
     for key in meta:
         if key not in FIELDS:
             raise ContentError(at(key), f"unknown field {key!r} (known: {', '.join(sorted(FIELDS))})")
+    texts = {key: as_text(meta, key, at(key)) for key in ("id", "title", "department", "owner")}
     for key in ("id", "title", "department", "version", "effective"):
         if meta.get(key) in (None, ""):
             raise ContentError(at(key), f"missing required field {key!r}")
-    code = str(meta["id"]).strip()
+    code = texts["id"]
     if not ID_RE.match(code):
         raise ContentError(at("id"), f"id {code!r} must look like FO-NA-001 (capital letters/digits joined by '-')")
     if not isinstance(meta["version"], str):
         raise ContentError(at("version"), f'version must be quoted text, e.g. version: "{meta["version"]}"')
-    title = str(meta["title"]).strip()
+    title = texts["title"]
     if len(title) > 200:
         raise ContentError(at("title"), "title is longer than 200 characters")
-    if meta["department"] not in departments:
-        raise ContentError(at("department"), f"unknown department {meta['department']!r} (see content/org.yaml)")
+    if texts["department"] not in departments:
+        raise ContentError(at("department"), f"unknown department {texts['department']!r} (see content/org.yaml)")
     depts = as_list(meta, "departments", at("departments"))
     for d in depts:
         if d not in departments:
@@ -131,10 +157,10 @@ def validate(meta, key_lines: dict, folder: Path, departments: set[str], positio
     for name in attachments:
         check_attachment(folder, name, at("attachments"), present=name in uploaded)
     return {
-        "id": code, "title": title, "department": meta["department"], "departments": depts, "positions": pos,
+        "id": code, "title": title, "department": texts["department"], "departments": depts, "positions": pos,
         "tags": as_list(meta, "tags", at("tags")), "version": meta["version"].strip(),
         "effective": effective.isoformat(), "review_by": review_by.isoformat() if review_by else None,
-        "owner": str(meta.get("owner") or "").strip(), "requires_ack": requires_ack, "ack_within_days": days,
+        "owner": texts["owner"], "requires_ack": requires_ack, "ack_within_days": days,
         "change": change, "attachments": attachments,
         # Who reviews and approves a draft of this SOP (usernames or positions); empty: the department's managers.
         "reviewers": as_list(meta, "reviewers", at("reviewers")), "approvers": as_list(meta, "approvers", at("approvers")),
@@ -166,14 +192,11 @@ def key_lines_of(front: str) -> dict[str, int]:
 
 
 def load_front_matter(front: str):
-    """The front matter's YAML, or ContentError at the line of the problem."""
+    """The front matter's YAML (read within app.safeyaml's limits), or ContentError at the line of the problem."""
     try:
-        return yaml.safe_load(front)
+        return safeyaml.load(front, FRONT_MATTER_MAX_CHARS)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 2 if mark else 2
-        reason = getattr(e, "problem", None) or str(e).split("\n")[0]
-        raise ContentError(line, f"front matter is not valid YAML: {reason}") from None
+        raise ContentError(safeyaml.error_line(e, 2), f"front matter is not valid YAML: {safeyaml.error_reason(e)}") from None
 
 
 def parse_sop_text(text: str, path: str, departments: set[str], positions: set[str], folder: Path,

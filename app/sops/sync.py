@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db, serialize
-from app.org import Department, Position, sync_org
+from app.org import Department, OrgError, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
 from app.sops.models import Sop, SopRevision, SyncConflict, utcnow
 from app.sops.render import RENDERER, render_markdown
@@ -27,7 +27,7 @@ class SyncReport:
     revised: list[str] = field(default_factory=list)  # SOPs with a new current revision
     retired: list[str] = field(default_factory=list)
     unchanged: int = 0
-    errors: list[str] = field(default_factory=list)  # "path:line: reason"
+    errors: list[str] = field(default_factory=list)  # "path:line: reason", one per file skipped (checklists, teams too)
     notes: list[str] = field(default_factory=list)  # what other content synced with it reports
     conflicts: list[str] = field(default_factory=list)  # "path: conflict with revision N"
 
@@ -64,6 +64,12 @@ def read_all(root: Path, report: SyncReport) -> tuple[list[SopFile], set[str]]:
             doc = read_sop(path, root, departments, positions, max_bytes)
         except ContentError as e:
             report.errors.append(f"{shown(path)}:{e.line}: {e.reason}")
+            invalid.add(rel)
+            continue
+        except (OSError, ValueError, TypeError, LookupError, AttributeError, RecursionError) as e:
+            # A check this file found a way around: still one file's problem, never the whole sync's.
+            current_app.logger.exception("SOP file %s could not be read", path)
+            report.errors.append(f"{shown(path)}:1: could not be read ({type(e).__name__}: {e})")
             invalid.add(rel)
             continue
         other = by_code.get(doc.code)
@@ -191,7 +197,10 @@ def sync(root: Path | None = None) -> SyncReport:
     root = Path(root or current_app.config["SOP_DIR"])
     report = SyncReport()
     serialize("sops-sync")  # a second sync waits, then finds everything unchanged
-    sync_org()
+    try:
+        sync_org()
+    except OrgError as e:  # the SOPs sync against the departments already known
+        report.errors.append(f"{shown(e.path)}:{e.line}: {e.reason} (departments and positions not changed)")
     valid, invalid = read_all(root, report)
     departments = {d.name: d for d in db.session.scalars(sa.select(Department))}
     sops = {s.code: s for s in db.session.scalars(sa.select(Sop).options(sa.orm.selectinload(Sop.current)))}

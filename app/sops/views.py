@@ -14,6 +14,7 @@ from app.htmx import render
 from app.pagecache import cached_page
 from app.sops.render import link_attachments
 from app.panels import render_home_panels
+from app.web import small_int
 from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
                               review_overdue, sop_state)
 
@@ -47,7 +48,7 @@ def index():
 def show(code: str):
     """One SOP at its current (or a chosen) revision. The body was rendered at sync; the page around it
     is rendered once per revision, language and role and then served from the page cache."""
-    number, today = request.args.get("rev", type=int), date.today()
+    number, today = request.args.get("rev", type=small_int), date.today()
     state = sop_state(code, number)
     viewed.send(current_app._get_current_object(), user_id=current_user.id, revision_id=state.revision_id)
     key = ("sop", code, number, state.current_revision_id, state.retired_at, state.review_by_override, str(get_locale()),
@@ -70,9 +71,9 @@ def diff(code: str):
     """Differences between two revisions (default: the previous and the current one)."""
     sop = get_sop(code)
     revisions = history(sop)
-    new = get_revision(sop, request.args.get("to", type=int))
+    new = get_revision(sop, request.args.get("to", type=small_int))
     default_old = next((r.number for r in revisions if r.number < new.number), new.number)
-    old = get_revision(sop, request.args.get("from", type=int) or default_old)
+    old = get_revision(sop, request.args.get("from", type=small_int) or default_old)
     return render_template(
         "sops/diff.html", sop=sop, old=old, new=new, revisions=revisions, meta=meta_diff(old.meta, new.meta),
         hunks=text_diff(old.markdown, new.markdown), tables=table_diff(old.markdown, new.markdown),
@@ -84,6 +85,6 @@ def diff(code: str):
 def attachment(code: str, name: str):
     """An attachment listed by the revision, always as a download (never rendered inline)."""
     sop = get_sop(code)
-    rev = get_revision(sop, request.args.get("rev", type=int))
+    rev = get_revision(sop, request.args.get("rev", type=small_int))
     path = attachment_path(rev, name)
     return send_file(path, as_attachment=True, download_name=path.name, max_age=0)

@@ -45,5 +45,5 @@ bench: install translations
 
 # After changing UI text: extract the English msgids and merge them into the Chinese catalog.
 messages: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k AccountError -k SignError -k RunError -k RosterError -k N_ -o translations/messages.pot app templates
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k AccountError -k SignError -k RunError -k RosterError -k N_ -k WordImportError -k AuthoringError -k DraftConflict -o translations/messages.pot app templates
 	$(BIN)/pybabel update -i translations/messages.pot -d translations -l zh --no-fuzzy-matching

@@ -139,6 +139,15 @@ def limited_app(templates, tmp_path):
 
 
 @pytest.fixture
+def library(app, tmp_path):
+    """The demo app over a private copy of content/: publication writes files there, never into the repository."""
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    return root / "sops"
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -3,7 +3,6 @@ path (file + revision + audiences + index), sync conflicts, export, periodic rev
 import hashlib
 import io
 import json
-import shutil
 import zipfile
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -26,7 +25,6 @@ from app.search import index as search_index
 from app.search.query import search
 from app.sops.models import Sop, SopRevision, SyncConflict
 from app.sops.sync import commit_and_announce, sync
-from tests.conftest import ROOT
 from tests.test_acks import smtp  # noqa: F401 - the fixture: a real SMTP server on loopback
 
 PW = "demo-2026"
@@ -34,12 +32,8 @@ NIGHT = "FO-NA-001"
 
 
 @pytest.fixture
-def lib(app, tmp_path):
-    """The demo app over a private copy of content/, so that publication can write files."""
-    root = tmp_path / "content"
-    shutil.copytree(ROOT / "content", root)
-    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
-    return root / "sops"
+def lib(library):
+    return library
 
 
 def user(name: str) -> User:

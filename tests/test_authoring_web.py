@@ -20,15 +20,6 @@ from tests.conftest import HX, HX_BOOSTED, HX_RESTORE, ROOT, THREE_WAYS, Auth, p
 PASSWORD = "demo-2026"
 
 
-@pytest.fixture
-def library(app, tmp_path):
-    """The demo content in a folder of its own: publication writes files there, never into the repository."""
-    root = tmp_path / "content"
-    shutil.copytree(ROOT / "content", root)
-    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
-    return root / "sops"
-
-
 def user(username: str) -> User:
     return db.session.scalar(sa.select(User).where(User.username == username))
 

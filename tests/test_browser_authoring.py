@@ -1,13 +1,11 @@
 """The document-control journey in Debian's Chromium: import a Word manual, fix it with the live preview, review,
 return, resubmit, approve with a password, staff sign and re-sign with the diff, print, reader feedback."""
 import re
-import shutil
 import threading
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from app.authoring.models import Draft
@@ -15,35 +13,21 @@ from app.extensions import db
 from app.search.index import rebuild
 from app.sops.models import Sop
 from tests.conftest import ROOT
+from tests.test_browser import browser  # noqa: F401 - the fixture: Debian's Chromium, launched once per module
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run"]
 IMG = ROOT / "docs" / "img"
 SHOTS = ROOT / "instance" / "screenshots"
 MANUAL = ROOT / "demo" / "团队入住接待规程.docx"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: apt-get install chromium fonts-noto-cjk (.ci/run does)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def library(app, tmp_path):
-    """The demo content in a folder of its own: publication writes the new file there."""
-    root = tmp_path / "content"
-    shutil.copytree(ROOT / "content", root)
-    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
-    rebuild()  # the search index exists before the first publication updates it
+def library(library):
+    """conftest's private content folder, with the search index built before the first publication updates it."""
+    rebuild()
     db.session.commit()
-    return root / "sops"
+    return library
 
 
 @pytest.fixture

@@ -18,9 +18,14 @@ from app.extensions import db
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("SOP_TEST_DATABASE_URL")
-# The instance folder each template was built in: its audit key and head anchor go with every copy.
-TEMPLATE_INSTANCES: dict[str, Path] = {}
 BASE = {"TESTING": True, "SECRET_KEY": "test", "RATELIMIT_ENABLED": False, "SERVER_NAME": None}
+
+
+class Templates(dict):
+    """kind -> template database. `instances` holds each template's instance folder: its audit key and head anchor
+    go with every copy. It travels with the fixture's value, so a test that imports a helper from tests.conftest
+    (a second copy of this module) still finds it."""
+    instances: dict[str, Path]
 
 
 def pg_admin():
@@ -61,15 +66,16 @@ def build_template(tmp: Path, demo: bool) -> str:
             db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    name = sa.engine.make_url(uri).database if PG_URL else str(tmp / "portal.db")
-    TEMPLATE_INSTANCES[name] = tmp / "instance"
-    return name
+    return sa.engine.make_url(uri).database if PG_URL else str(tmp / "portal.db")
 
 
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory):
-    made = {"empty": build_template(tmp_path_factory.mktemp("empty"), demo=False),
-            "demo": build_template(tmp_path_factory.mktemp("demo"), demo=True)}
+    made, made.instances = Templates(), {}
+    for kind in ("empty", "demo"):
+        tmp = tmp_path_factory.mktemp(kind)
+        made[kind] = build_template(tmp, demo=kind == "demo")
+        made.instances[made[kind]] = tmp / "instance"
     yield made
     if PG_URL:
         _url, conn = pg_admin()
@@ -98,8 +104,8 @@ def make_app(templates, tmp_path, kind="demo", **config):
     uri = new_database(templates[kind], tmp_path)
     (tmp_path / "instance").mkdir(exist_ok=True)
     for name in ("audit.key", "audit-head"):  # the database's audit key and anchor, as a restore would bring
-        if (TEMPLATE_INSTANCES[templates[kind]] / name).exists():
-            shutil.copy(TEMPLATE_INSTANCES[templates[kind]] / name, tmp_path / "instance" / name)
+        if (templates.instances[templates[kind]] / name).exists():
+            shutil.copy(templates.instances[templates[kind]] / name, tmp_path / "instance" / name)
     os.environ["SOP_INSTANCE_DIR"] = str(tmp_path / "instance")
     settings = {**BASE, "SQLALCHEMY_DATABASE_URI": uri, **config}
     twin = create_app(settings)

@@ -94,6 +94,14 @@ class Client(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+def audit_files(templates: Templates, kind: str, instance: Path) -> None:
+    """A copy of a template database needs the template's audit key and anchor, as a restore would bring."""
+    instance.mkdir(exist_ok=True)
+    for name in ("audit.key", "audit-head"):
+        if (templates.instances[templates[kind]] / name).exists():
+            shutil.copy(templates.instances[templates[kind]] / name, instance / name)
+
+
 def make_app(templates, tmp_path, kind="demo", **config):
     """The served app, plus a twin over the same database and config for the test body's own context.
 
@@ -102,10 +110,7 @@ def make_app(templates, tmp_path, kind="demo", **config):
     between requests. The twin keeps requests as independent as they are in production.
     """
     uri = new_database(templates[kind], tmp_path)
-    (tmp_path / "instance").mkdir(exist_ok=True)
-    for name in ("audit.key", "audit-head"):  # the database's audit key and anchor, as a restore would bring
-        if (templates.instances[templates[kind]] / name).exists():
-            shutil.copy(templates.instances[templates[kind]] / name, tmp_path / "instance" / name)
+    audit_files(templates, kind, tmp_path / "instance")
     os.environ["SOP_INSTANCE_DIR"] = str(tmp_path / "instance")
     settings = {**BASE, "SQLALCHEMY_DATABASE_URI": uri, **config}
     twin = create_app(settings)

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.audit import AuditEvent
 from app.extensions import db
-from tests.conftest import ROOT, Auth, drop_database, new_database, served
+from tests.conftest import ROOT, Auth, audit_files, drop_database, new_database, served
 
 REDIS_URL = os.environ.get("SOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BIN = Path(sys.executable).parent
@@ -191,6 +191,7 @@ class Browser:
 def demo_copy(templates, tmp_path):
     """A database with the demo users for a server process (SQLite file, or a PostgreSQL database)."""
     uri = new_database(templates["demo"], tmp_path)
+    audit_files(templates, "demo", tmp_path / "instance")  # the trail is keyed: the server needs the key
     yield uri
     drop_database(uri)
 

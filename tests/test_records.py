@@ -61,7 +61,7 @@ def test_verify_is_the_same_in_any_time_zone(app):
     """An untouched demo database verifies under TZ=Asia/Shanghai (SQLite returns naive UTC datetimes)."""
     env = {**os.environ, "TZ": "Asia/Shanghai", "FLASK_APP": "wsgi.py", "PYTHONPATH": str(ROOT),
            "SOP_INSTANCE_DIR": app.instance_path, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "SECRET_KEY": "test"}
+           "SECRET_KEY": "test-secret-key-for-a-subprocess"}
     proc = subprocess.run([sys.executable, "-m", "flask", "audit", "verify"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -312,7 +312,7 @@ def test_a_second_writer_waits_instead_of_failing(app, content):
     db.session.commit()  # end this test's own transaction, as a separate process would have
     env = {"SOP_INSTANCE_DIR": app.instance_path, "SOP_DIR": str(content), "CONTENT_DIR": str(content.parent),
            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "FLASK_APP": "wsgi.py", "PYTHONPATH": str(ROOT),
-           "PATH": "/usr/bin:/bin"}
+           "PATH": "/usr/bin:/bin", "SECRET_KEY": "test-secret-key-for-a-subprocess"}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "flask"), "sops", "sync"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = []

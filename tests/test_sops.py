@@ -429,3 +429,53 @@ def test_sync_command_exit_status_says_whether_anything_was_skipped(content, emp
     assert result.exit_code == 1 and "zz-bad.md:4: department must be one value" in result.output
     assert "1 new, 0 revised" in result.output and "Traceback" not in result.output
     assert db.session.scalar(sa.select(Sop).where(Sop.code == "FO-X-101")) is not None
+
+
+MARKUP_SAMPLE = """## 标记 *强调* **加粗** _下划线_ `代码`
+
+普通的中文段落，没有任何标记。第二行结尾两个空格  
+换行之后 [链接](https://example.com) ![图](a.png) <https://example.com> <x@example.com> &amp; &copy;
+~~删除~~ ==高亮== 脚注[^1] \\*转义\\* <span>内联</span> H~2~O
+
+| 步骤 | 标准 | 提示 |
+|---|---|---|
+| 1 | 核对金额 | *注意* 差异 |
+| 2 | 纯文本单元格 | 无标记 |
+
+[^1]: 脚注内容 **粗**。
+"""
+
+
+def test_the_plain_text_fast_path_renders_exactly_what_python_markdown_does():
+    """PlainTextInline skips inline patterns for text without markup characters; on every demo SOP, the hostile
+    corpus and a sample of every inline construct, the HTML, contents and diagram flag are stock Python-Markdown's."""
+    from app.sops.render import render_markdown
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted((ROOT / "content").rglob("*.md"))]
+    texts += [p.read_text(encoding="utf-8", errors="replace") for p in sorted((ROOT / "tests" / "corpus").rglob("*"))
+              if p.is_file()]
+    texts.append(MARKUP_SAMPLE)
+    assert len(texts) > 25
+    for text in texts:
+        assert render_markdown(text) == render_markdown(text, fast=False)
+    html = render_markdown(MARKUP_SAMPLE)[0]
+    for piece in ("<em>强调</em>", "<strong>加粗</strong>", "<code>代码</code>", "<br", 'href="https://example.com"',
+                  "<del>删除</del>", "<mark>高亮</mark>", "footnote-ref", "&amp;", "*转义*"):
+        assert piece in html, piece
+
+
+def test_the_fast_path_skips_the_pattern_searches_on_plain_text(monkeypatch):
+    from markdown.treeprocessors import InlineProcessor
+    from app.sops.render import render_markdown
+    calls = []
+    stock = InlineProcessor._InlineProcessor__applyPattern
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return stock(self, *args, **kwargs)
+
+    monkeypatch.setattr(InlineProcessor, "_InlineProcessor__applyPattern", counting)
+    text = "## 步骤\n\n| 步骤 | 标准 | 提示 |\n|---|---|---|\n" + "| 1 | 核对金额与单据 | 差异超过一百元时报告 |\n" * 50
+    render_markdown(text, fast=False)
+    stock_calls, calls[:] = len(calls), []
+    render_markdown(text)
+    assert stock_calls > 1000 and len(calls) == 0

@@ -1,6 +1,10 @@
 """Markdown → sanitised HTML, once per revision. Mermaid fences become diagrams drawn in the browser."""
+import re
+
 import markdown
 import nh3
+from markdown.extensions import Extension
+from markdown.treeprocessors import InlineProcessor
 from markupsafe import escape
 from pymdownx.slugs import slugify
 from pymdownx.superfences import fence_div_format
@@ -56,9 +60,32 @@ def sanitise(html: str) -> str:
     )
 
 
-def render_markdown(text: str) -> tuple[str, list[dict], bool]:
-    """Return (safe HTML, table of contents, whether it has a diagram)."""
-    md = markdown.Markdown(extensions=EXTENSIONS, extension_configs=CONFIG)
+# Every inline pattern in use needs one of these (code `, escape \\, links and footnotes [ ] !, autolinks and raw HTML
+# < >, entities &, emphasis * _, pymdownx tilde/mark ~ =, footnote ^, a line break "  \n") or a stashed
+# placeholder (STX/ETX). Text with none of them is left as it is by every pattern.
+MARKUP = re.compile(r"[`\\\[\]!<>&*_~=^\x02\x03]|  \n")
+
+
+class PlainTextInline(InlineProcessor):
+    """Python-Markdown's inline processor, but a text with no markup character skips the ~16 pattern searches:
+    Chinese step tables are mostly such text, and those searches were most of a 20 KB SOP's render (the preview's
+    budget). The output is the same (tests/test_sops.py compares it with stock Python-Markdown)."""
+
+    def _InlineProcessor__handleInline(self, data: str, patternIndex: int = 0) -> str:  # noqa: N802 - the parent's name
+        if MARKUP.search(data) is None:
+            return data
+        return super()._InlineProcessor__handleInline(data, patternIndex)
+
+
+class PlainTextInlineExtension(Extension):
+    def extendMarkdown(self, md):  # noqa: N802 - Python-Markdown's name
+        md.treeprocessors.register(PlainTextInline(md), "inline", 20)  # replaces the stock one, same priority
+
+
+def render_markdown(text: str, fast: bool = True) -> tuple[str, list[dict], bool]:
+    """Return (safe HTML, table of contents, whether it has a diagram). fast=False is stock Python-Markdown."""
+    md = markdown.Markdown(extensions=EXTENSIONS + ([PlainTextInlineExtension()] if fast else []),
+                           extension_configs=CONFIG)
     html = sanitise(md.convert(text))
     toc = [{"level": t["level"], "id": t["id"], "name": t["name"]} for t in flatten(md.toc_tokens)]
     return html, toc, 'class="mermaid"' in html

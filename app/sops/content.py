@@ -1,4 +1,6 @@
 """Reading one SOP file: front matter schema and validation. Every problem carries a line number."""
+import copy
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -192,7 +194,14 @@ def key_lines_of(front: str) -> dict[str, int]:
 
 
 def load_front_matter(front: str):
-    """The front matter's YAML (read within app.safeyaml's limits), or ContentError at the line of the problem."""
+    """The front matter's YAML (read within app.safeyaml's limits), or ContentError at the line of the problem.
+    Each call gets its own copy: callers may change it."""
+    return copy.deepcopy(parsed_front_matter(front))
+
+
+@functools.lru_cache(maxsize=256)
+def parsed_front_matter(front: str):
+    """The editor's preview reads the same front matter on every keystroke; PyYAML's pure-Python reader is slow."""
     try:
         return safeyaml.load(front, FRONT_MATTER_MAX_CHARS)
     except yaml.YAMLError as e:

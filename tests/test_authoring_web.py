@@ -564,3 +564,32 @@ def test_wrong_signing_passwords_are_rate_limited_per_user(limited_app, tmp_path
     assert codes == [401] * 5 + [429]
     assert sign_step(auth, draft_id, "review").status_code == 429  # the right one waits too
     assert get_draft(draft_id).state == "in_review"
+
+
+def test_an_admin_grants_and_revokes_an_editor_on_the_editors_page(client, auth, library):
+    """/admin/editors: a granted staff member may start drafts of the department's SOPs; revoked, no longer."""
+    from app.audit import AuditEvent
+    from app.org import Department
+    front = db.session.scalar(sa.select(Department).where(Department.name == "前厅部"))
+    auth.login("admin")
+    page = client.get("/admin/editors").get_data(as_text=True)
+    assert "前厅部" in page and f'id="editors-{front.id}"' in page
+    r = auth.post("/admin/editors", {"action": "grant", "username": "nobody", "department_id": front.id},
+                  token_from="/admin/editors")
+    assert r.status_code == 303 and "不存在" in client.get("/admin/editors").get_data(as_text=True)
+    assert auth.post("/admin/editors", {"action": "grant", "username": "fo.staff", "department_id": front.id},
+                     token_from="/admin/editors").status_code == 303
+    assert "fo.staff" in client.get("/admin/editors").get_data(as_text=True)
+    auth.logout()
+    auth.login("fo.staff")
+    assert auth.post("/sops/FO-NA-001/edit", token_from="/sops/FO-NA-001").status_code == 303
+    auth.logout()
+    auth.login("admin")
+    assert auth.post("/admin/editors", {"action": "revoke", "username": "fo.staff", "department_id": front.id},
+                     token_from="/admin/editors").status_code == 303
+    auth.logout()
+    auth.login("fo.staff")
+    assert auth.post("/sops/FO-CI-001/edit", token_from="/sops/FO-CI-001").status_code == 403
+    actions = list(db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.action.like("doc.editor_%"))
+                                      .order_by(AuditEvent.id)))
+    assert actions == ["doc.editor_grant", "doc.editor_revoke"]

@@ -106,6 +106,8 @@ ROUTES = {
     "authoring.feedback_close": ("/feedback/999999/close", "staff"),
     "authoring.conflicts": ("/admin/conflicts", "admin"),
     "authoring.resolve": ("/admin/conflicts/999999", "admin"),
+    "authoring.editors_page": ("/admin/editors", "admin"),
+    "authoring.editors_change": ("/admin/editors", "admin"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
 # Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
@@ -404,6 +406,10 @@ READ_OPEN = {
     "acks.sheet": "lists only the people of the manager's department", "acks.export": "the same people as the report",
     "rosters.cell_edit": "the editor: supervisors only (tests/test_rosters.py)",
     "rosters.ical": "the secret address is the credential; it stops when its owner may no longer read the team",
+    "authoring.draft": "get_draft(): its authors, reviewers and approvers and its department's managers; another "
+                       "department's manager or staff get 403 (tests/test_authoring_web.py, every route)",
+    "authoring.draft_file": "the draft's own rule (get_draft)",
+    "authoring.sop_tools": "the library; the tools shown are the user's own (edit, retire, review, flag)",
 }
 
 

@@ -31,12 +31,18 @@ run: install translations instance/secret_key
 
 # The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (.ci/run sets it).
 test: install translations
-	$(BIN)/python -m pytest
+	@mkdir -p instance
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
-		echo "== PostgreSQL run: $$TEST_DATABASE_URL =="; \
-		SOP_TEST_DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest -m "not browser"; \
+		echo "== SQLite and PostgreSQL ($$TEST_DATABASE_URL) side by side, one core each; PostgreSQL's output follows =="; \
+		SOP_TEST_DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest -m "not browser" > instance/pytest-postgresql.log 2>&1 & pg=$$!; \
+		$(BIN)/python -m pytest; sqlite=$$?; \
+		wait $$pg; postgresql=$$?; \
+		echo "== PostgreSQL run: $$TEST_DATABASE_URL =="; cat instance/pytest-postgresql.log; \
+		[ $$sqlite -eq 0 ] && [ $$postgresql -eq 0 ]; \
 	else \
+		$(BIN)/python -m pytest; rc=$$?; \
 		echo "PostgreSQL: not tested (TEST_DATABASE_URL is not set; .ci/run sets it when a server answers on 127.0.0.1:5432)"; \
+		exit $$rc; \
 	fi
 
 bench: install translations

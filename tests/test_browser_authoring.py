@@ -1,19 +1,17 @@
 """The document-control journey in Debian's Chromium: import a Word manual, fix it with the live preview, review,
 return, resubmit, approve with a password, staff sign and re-sign with the diff, print, reader feedback."""
 import re
-import threading
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
 from app.authoring.models import Draft
 from app.extensions import db
 from app.search.index import rebuild
 from app.sops.models import Sop
 from tests.conftest import ROOT
-from tests.test_browser import browser  # noqa: F401 - the fixture: Debian's Chromium, launched once per module
+from tests.test_browser import browser, live  # noqa: F401 - fixtures: Chromium once per module, the served app
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=20_000)
@@ -28,15 +26,6 @@ def library(library):
     rebuild()
     db.session.commit()
     return library
-
-
-@pytest.fixture
-def live(app, library):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
 
 
 @pytest.fixture

@@ -116,15 +116,20 @@ def get_draft(draft_id: int, user) -> Draft:
     return draft
 
 
+def editor_grant(admin, user: User, department: Department) -> EditorGrant | None:
+    """The user's grant for the department, if any; only an admin may ask (to grant or revoke)."""
+    if not is_admin(admin):
+        raise AuthoringError("Only an administrator can grant editors.", 403)
+    return db.session.scalar(sa.select(EditorGrant).where(
+        EditorGrant.user_id == user.id, EditorGrant.department_id == department.id))
+
+
 def grant_editor(admin, user: User, department: Department) -> EditorGrant:
     """An admin lets `user` write drafts of the department's SOPs (audited). Granting twice is harmless."""
     from app import audit
     from app.sops.models import utcnow
 
-    if not is_admin(admin):
-        raise AuthoringError("Only an administrator can grant editors.", 403)
-    grant = db.session.scalar(sa.select(EditorGrant).where(
-        EditorGrant.user_id == user.id, EditorGrant.department_id == department.id))
+    grant = editor_grant(admin, user, department)
     if grant is None:
         grant = EditorGrant(user_id=user.id, department_id=department.id, granted_by_id=admin.id, granted_at=utcnow())
         db.session.add(grant)
@@ -136,10 +141,7 @@ def grant_editor(admin, user: User, department: Department) -> EditorGrant:
 def revoke_editor(admin, user: User, department: Department) -> None:
     from app import audit
 
-    if not is_admin(admin):
-        raise AuthoringError("Only an administrator can grant editors.", 403)
-    grant = db.session.scalar(sa.select(EditorGrant).where(
-        EditorGrant.user_id == user.id, EditorGrant.department_id == department.id))
+    grant = editor_grant(admin, user, department)
     if grant is not None:
         db.session.delete(grant)
         audit.record("doc.editor_revoke", f"user:{user.username}", {"department": department.name}, actor=admin)

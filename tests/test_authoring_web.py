@@ -222,6 +222,7 @@ ROUTES = [
     ("GET", "/sops/FO-NA-001/authoring"), ("POST", "/sops/FO-NA-001/still-valid"), ("POST", "/sops/FO-NA-001/feedback"),
     ("GET", "/feedback/"), ("POST", "/feedback/{fb}/reply"), ("POST", "/feedback/{fb}/link"),
     ("POST", "/feedback/{fb}/close"), ("GET", "/admin/conflicts"), ("POST", "/admin/conflicts/999999"),
+    ("GET", "/admin/editors"), ("POST", "/admin/editors"),
 ]
 DRAFT_ROUTES = [(m, u) for m, u in ROUTES if "{id}" in u]
 FEEDBACK_ROUTES = [(m, u) for m, u in ROUTES if "{fb}" in u]

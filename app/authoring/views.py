@@ -23,7 +23,7 @@ from app.org import Department, departments
 from app.sops.content import ID_RE
 from app.sops.library import get_sop
 from app.sops.render import link_attachments, render_markdown
-from app.web import error_page
+from app.web import error_page, small_int
 
 
 @bp.errorhandler(AuthoringError)
@@ -193,7 +193,7 @@ def save(draft_id: int):
         raise AuthoringError("Only the draft's authors can change it, and only before it is submitted.", 403)
     text, note = text_from_form(d), request.form.get("change_note", "").strip()
     try:
-        save_if_changed(d, text, note, request.form.get("base_version", type=int))
+        save_if_changed(d, text, note, request.form.get("base_version", type=small_int))
     except AuthoringError as e:
         db.session.rollback()
         d = get_draft(draft_id, current_user)
@@ -230,7 +230,7 @@ def attach(draft_id: int):
     typed = "body" in request.form
     text = text_from_form(d) if typed else d.text
     note = request.form.get("change_note", d.change_note).strip()
-    base = request.form.get("base_version", type=int) if typed else d.version
+    base = request.form.get("base_version", type=small_int) if typed else d.version
     upload = request.files.get("file")
     try:
         if upload is None or not upload.filename:

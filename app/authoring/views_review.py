@@ -16,6 +16,7 @@ from app.htmx import render
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.sops.library import get_sop
 from app.sops.render import render_markdown
+from app.web import small_int
 
 
 def plain(meta: dict) -> dict:
@@ -85,7 +86,7 @@ def submit(draft_id: int):
     if "body" in request.form and is_editor(d):
         try:
             save_if_changed(d, text_from_form(d), request.form.get("change_note", "").strip(),
-                            request.form.get("base_version", type=int))
+                            request.form.get("base_version", type=small_int))
         except AuthoringError as e:
             db.session.rollback()
             from app.authoring.views import saved_status
@@ -117,7 +118,7 @@ def comment(draft_id: int):
     body = request.form.get("body", "").strip()
     if not body:
         return review_page(d, 422, errors={"comment": _("Write a comment first.")})
-    review.comment(d, current_user, body, line=request.form.get("line", type=int))
+    review.comment(d, current_user, body, line=request.form.get("line", type=small_int))
     db.session.commit()
     flash(_("Comment added."), "success")
     return redirect(url_for("authoring.draft", draft_id=d.id, _anchor="comments"), 303)

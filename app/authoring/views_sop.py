@@ -21,6 +21,7 @@ from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.sops.library import get_revision, get_sop
 from app.sops.models import SopRevision
+from app.web import small_int
 
 
 
@@ -140,7 +141,7 @@ def still_valid(code: str):
 def flag(code: str):
     """A reader flags a section: 此步骤有误 / 已过时 / 看不懂, with a note. Works as a plain form."""
     sop = get_sop(code)
-    rev = get_revision(sop, request.form.get("rev", type=int))
+    rev = get_revision(sop, request.form.get("rev", type=small_int))
     anchor = request.form.get("anchor", "")[:200]
     try:
         feedback.flag(current_user, sop, rev, anchor, request.form.get("kind", ""), request.form.get("note", ""))
@@ -200,7 +201,7 @@ def feedback_reply(fb_id: int):
 def feedback_link(fb_id: int):
     """Link the item to the draft that fixes it (the SOP's open draft, started here if there is none)."""
     fb = owned_feedback(fb_id)
-    draft_id = request.form.get("draft_id", type=int)
+    draft_id = request.form.get("draft_id", type=small_int)
     if draft_id:
         d = get_draft(draft_id, current_user)
     else:  # the SOP's open draft, or a new one

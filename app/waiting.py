@@ -71,3 +71,49 @@ def listener(fn: Callable[[Event], None]) -> Callable[[Event], None]:
 def emit(event: Event) -> None:
     for fn in listeners:
         fn(event)
+
+
+def count_for(user) -> int:
+    """The header badge: how many items wait for `user`. The same providers as the list, so the two agree."""
+    return sum(1 for fn in providers for _item in fn(user))
+
+
+# The manager's dashboard ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One person or item behind a dashboard number."""
+
+    user_ids: tuple[int, ...]  # who a 催签 reaches (a group item: every member; none: nobody to chase)
+    name: str  # the person or group, already formatted
+    what: str  # the item, already translated
+    url: str  # where to see it
+    due: date | datetime | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One number on the dashboard of a department, and the rows behind it."""
+
+    key: str  # stable, e.g. "overdue_signatures": the 催签 form names it
+    title: str  # already translated
+    rows: tuple[Row, ...] = ()
+    order: int = 50  # where it stands on the dashboard
+
+    @property
+    def people(self) -> set[int]:
+        return {u for r in self.rows for u in r.user_ids}
+
+
+# fn(department_id) -> Section for that department. Register with @dashboard_section.
+sections: list[Callable[[int], Section]] = []
+
+
+def dashboard_section(fn: Callable[[int], Section]) -> Callable[[int], Section]:
+    sections.append(fn)
+    return fn
+
+
+def sections_for(department_id: int) -> list[Section]:
+    return sorted((fn(department_id) for fn in sections), key=lambda s: (s.order, s.key))

@@ -108,12 +108,18 @@ ROUTES = {
     "authoring.resolve": ("/admin/conflicts/999999", "admin"),
     "authoring.editors_page": ("/admin/editors", "admin"),
     "authoring.editors_change": ("/admin/editors", "admin"),
+    # To-do and the manager's dashboard (app/todo.py): swap 999999 does not exist; the chase form names no number.
+    "todo.index": ("/todo", "staff"),
+    "todo.badge": ("/todo/badge", "staff"),
+    "todo.go": ("/todo/go?key=swap:999999", "staff"),
+    "todo.dashboard": ("/dashboard", "manager"),
+    "todo.chase": ("/dashboard/chase", "manager"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
 # Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
 # check (403), which tests/test_checklists.py covers person by person.
 OBJECT_CHECK = (200, 303, 403, 422)
-ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK, "checklists.item": OBJECT_CHECK,
+ALLOWED_STATUS = {"acks.remove_audience": (404,), "todo.chase": (404,), "checklists.run": OBJECT_CHECK, "checklists.item": OBJECT_CHECK,
                   "checklists.tick_item": OBJECT_CHECK, "checklists.finish_run": OBJECT_CHECK,
                   "checklists.record": OBJECT_CHECK,
                   # Team actions: only the team's supervisor (fo.manager) or an admin gets past the object check.
@@ -396,6 +402,8 @@ READ_SCOPE = {
     "acks.department": ("GET", lambda: "/acks/departments/FO", "fo.night", MANAGER_SCOPE),
     "acks.department_matrix": ("GET", lambda: "/acks/departments/FO/matrix", "fo.night", MANAGER_SCOPE),
     "acks.person": ("GET", lambda: "/acks/people/fo.night", "fo.night", MANAGER_SCOPE),
+    # Another department's dashboard does not exist for a manager (404), as if the code were wrong.
+    "todo.dashboard": ("GET", lambda: "/dashboard?department=FO", "fo.night", {**MANAGER_SCOPE, "foreign_manager": 404}),
 }
 # Routes that take an id and are not in READ_SCOPE, and why.
 READ_OPEN = {

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("acks", __name__, cli_group="acks")
 
-from app.acks import audience, cli, events, integrity, views  # noqa: E402,F401
+from app.acks import audience, cli, events, integrity, todo, views  # noqa: E402,F401

@@ -7,7 +7,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.acks.models import ReadReceipt, SopAudience
 from app.extensions import db
 from app.org import Department, Position
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 from app.sops.signals import applied, viewed
 
 

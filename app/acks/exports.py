@@ -6,16 +6,11 @@ from flask_babel import gettext as _
 from openpyxl import Workbook
 
 from app.acks.models import Acknowledgement
+from app.spreadsheet import cell
 from app.sops.models import Sop
 
 COLUMNS = ["sop", "title", "revision", "version", "change", "content_sha256", "username", "printed_name",
            "department", "signed_at_utc", "meaning", "auth_method", "ip", "voluntary", "status"]
-
-
-def cell(value) -> str:
-    """Text a spreadsheet will not run as a formula (a name such as '=HYPERLINK(…)' stays text)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def rows(sop: Sop, acks: list[Acknowledgement]):

@@ -6,7 +6,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.auth.models import User
 from app.extensions import db
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 
 KINDS = ("department", "position", "user")
 

@@ -1,19 +1,17 @@
 """`flask acks remind`: one digest per person of what they owe (overdue first), a summary per manager."""
-import smtplib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formataddr
 
 import sqlalchemy as sa
-from flask import current_app, render_template
-from flask_babel import force_locale
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import audit
 from app.acks.duties import DONE, OUTSTANDING, OVERDUE, by_state, duties
 from app.auth.models import User
 from app.extensions import db
+from app.mail import message, send
 from app.panels import notes_for
 
 
@@ -21,16 +19,6 @@ from app.panels import notes_for
 class Outcome:
     sent: list[str] = field(default_factory=list)  # addresses
     skipped: list[str] = field(default_factory=list)  # usernames without an email address
-
-
-def message(to: User, subject, template: str, **ctx) -> EmailMessage:
-    with force_locale(to.locale or "zh"):
-        msg = EmailMessage()
-        msg["From"] = current_app.config["MAIL_FROM"]
-        msg["To"] = formataddr((to.display_name, to.email))
-        msg["Subject"] = str(subject)
-        msg.set_content(render_template(template, user=to, **ctx))
-    return msg
 
 
 def digests() -> tuple[list[tuple[User, dict]], dict[int, list[tuple[User, dict]]]]:
@@ -73,15 +61,6 @@ def remind() -> Outcome:
     # Links in the emails point at the portal's public address.
     with current_app.test_request_context("/", base_url=current_app.config["PORTAL_URL"]):
         messages = compose(people, per_dept, outcome)
-    if messages:
-        cfg = current_app.config
-        with smtplib.SMTP(cfg["MAIL_SERVER"], cfg["MAIL_PORT"], timeout=30) as smtp:
-            if cfg["MAIL_USE_TLS"]:
-                smtp.starttls()
-            if cfg["MAIL_USERNAME"]:
-                smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
-            for msg in messages:
-                smtp.send_message(msg)
-                outcome.sent.append(msg["To"])
+    outcome.sent += send(messages)
     audit.record("acks.remind", "acks", {"sent": len(outcome.sent), "skipped": outcome.skipped})
     return outcome

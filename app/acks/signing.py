@@ -13,7 +13,8 @@ from app.acks.models import Acknowledgement
 from app.auth.models import User
 from app.errors import UserError
 from app.extensions import db, read_only
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 
 # What a signature means; stored with every signature in the words the signer saw.
 MEANING = _l("I have read and understood this procedure and will follow it.")

@@ -23,7 +23,8 @@ from app.extensions import db
 from app.org import Department, Position
 from app.sops.content import ID_RE, ContentError, parse_sop_text, split_front_matter, load_front_matter
 from app.sops.diff import meta_diff, table_diff, text_diff
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 
 __all__ = ["AuthoringError", "Holder", "Problem", "start_draft", "new_text", "compose", "split", "check",
            "check_draft", "save", "acquire", "release", "add_attachment", "remove_attachment", "rebase",

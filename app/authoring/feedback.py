@@ -7,7 +7,8 @@ from app.auth.models import User
 from app.authoring.models import FEEDBACK_KINDS, Draft, Feedback
 from app.authoring.permissions import AuthoringError, can_author
 from app.extensions import db
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 
 MAX_NOTE = 2000
 KIND_LABELS = {"wrong": "此步骤有误", "outdated": "已过时", "unclear": "看不懂"}

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.auth.models import User
 from app.extensions import db
 from app.org import Department
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 
 STATES = ("draft", "in_review", "reviewed", "approved", "published", "withdrawn")
 OPEN_STATES = ("draft", "in_review", "reviewed", "approved")

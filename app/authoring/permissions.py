@@ -7,7 +7,7 @@ from app.authoring.models import Draft, EditorGrant
 from app.errors import UserError
 from app.extensions import db
 from app.org import Department, Position
-from app.sops.content import ContentError, load_front_matter, split_front_matter
+from app.frontmatter import ContentError, load_front_matter, split_front_matter
 from app.sops.models import Sop
 
 
@@ -127,7 +127,7 @@ def editor_grant(admin, user: User, department: Department) -> EditorGrant | Non
 def grant_editor(admin, user: User, department: Department) -> EditorGrant:
     """An admin lets `user` write drafts of the department's SOPs (audited). Granting twice is harmless."""
     from app import audit
-    from app.sops.models import utcnow
+    from app.clock import utcnow
 
     grant = editor_grant(admin, user, department)
     if grant is None:

@@ -20,7 +20,8 @@ from app.authoring.permissions import AuthoringError
 from app.extensions import db, serialize
 from app.org import Department, Position
 from app.sops.content import ContentError, check_attachment, parse_sop_text
-from app.sops.models import Sop, SopRevision, SyncConflict, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision, SyncConflict
 from app.sops.sync import apply_one, commit_and_announce, retire_one
 
 RETIRED_DIR = ".retired"  # retired files move here; sync does not read hidden folders

@@ -16,7 +16,8 @@ from app.authoring.drafts import check_draft, is_stale, may_edit
 from app.authoring.models import Draft, DraftComment, DocSignature
 from app.authoring.permissions import AuthoringError, approvers, can_author, can_view, check_signer, reviewers
 from app.extensions import db
-from app.sops.models import Sop, SopRevision, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision
 
 # The words each signature carries, as the signer saw them (stored with the signature).
 MEANING_TEXT = {

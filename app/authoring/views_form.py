@@ -5,7 +5,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 
-from app.sops.content import ContentError, key_lines_of, split_front_matter
+from app.frontmatter import ContentError, key_lines_of, split_front_matter
 
 # The fields the form edits; every other key of the front matter (id, owner, attachments, reviewers…) is kept as is.
 FORM_FIELDS = ("title", "version", "department", "departments", "positions", "tags", "requires_ack",

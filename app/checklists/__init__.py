@@ -14,4 +14,4 @@ def start_onboarding_plans(app, user, **_extra):
     start_onboarding(user)
 
 
-from app.checklists import cli, sync, views  # noqa: E402,F401
+from app.checklists import cli, sync, todo, views  # noqa: E402,F401

@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from app.sops.content import ContentError, as_list, as_text, decode, key_lines_of, load_front_matter, split_front_matter
+from app.frontmatter import ContentError, as_list, as_text, decode, key_lines_of, load_front_matter, split_front_matter
 
 KINDS = ("onboarding", "recurring", "adhoc")
 WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app import audit
+from app import audit, staffing
 from app.acks.duties import signed_codes
 from app.auth.models import User
 from app.checklists.content import Item
@@ -16,7 +16,7 @@ from app.errors import UserError, check_length
 from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
 from app.extensions import db
 from app.org import Department, Position
-from app.sops.models import utcnow
+from app.clock import utcnow
 from app.workdays import nth_workday
 
 
@@ -101,17 +101,17 @@ def schedule(day: date) -> list[ChecklistRun]:
 
 
 def schedule_shifts(template: ChecklistTemplate, meta: dict, day: date) -> list[ChecklistRun]:
-    """One run per shift type of the named duty team that day, worked by whoever is rostered on it."""
-    from app.rosters.models import Team  # the duty team, from the roster (a feature beside this one)
-
-    team = db.session.scalar(sa.select(Team).where(Team.code == meta["schedule"]["team"], Team.retired_at.is_(None)))
+    """One run per shift type of the named duty team that day, worked by whoever is rostered on it (the roster
+    answers through app.staffing)."""
+    team = staffing.duty_team(meta["schedule"]["team"])
     if team is None:
         current_app.logger.warning("checklist %s names unknown duty team %r; no run", template.code, meta["schedule"]["team"])
         return []
-    return [start(f"{template.title} · {shift.name}", "recurring", template.current.items, day, revision=template.current,
-                  department=team.department, positions=meta["positions"], shift_type_id=shift.id,
-                  dedupe_key=f"recurring:{template.code}:shift:{shift.id}:{day.isoformat()}")
-            for shift in team.shift_types if shift.retired_at is None]
+    department = db.session.get(Department, team.department_id) if team.department_id else None
+    return [start(f"{template.title} · {name}", "recurring", template.current.items, day, revision=template.current,
+                  department=department, positions=meta["positions"], shift_type_id=shift_id,
+                  dedupe_key=f"recurring:{template.code}:shift:{shift_id}:{day.isoformat()}")
+            for shift_id, name in team.shifts]
 
 
 def start_from_sop(user: User, sop, items: list[Item]) -> ChecklistRun:
@@ -138,13 +138,7 @@ def manages(user: User, run: ChecklistRun) -> bool:
 
 def rostered(user: User, run: ChecklistRun) -> bool:
     """A per-shift run is worked by whoever the roster puts on that shift that day (as "my checklists" lists it)."""
-    if run.shift_type_id is None:
-        return False
-    from app.rosters.models import RosterEntry  # the duty roster, a feature beside this one
-
-    return db.session.scalar(sa.select(RosterEntry.id).where(
-        RosterEntry.shift_type_id == run.shift_type_id, RosterEntry.day == run.run_date, RosterEntry.user_id == user.id)
-        .limit(1)) is not None
+    return run.shift_type_id is not None and staffing.on_shift(user.id, run.shift_type_id, run.run_date)
 
 
 def may_see(user: User, run: ChecklistRun) -> bool:
@@ -221,8 +215,16 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
             Decimal(number.replace(",", ""))
         except InvalidOperation:
             raise RunError("Enter a number before ticking this item (for example 12850.00).") from None
+    if done and item.done_at is not None and item.done_by_id != user.id:
+        raise done_by_other(item)
     if done and item.done_at is None:
-        item.done_at, item.done_by_id, item.note, item.number = utcnow(), user.id, note, number
+        # Conditional: of two people ticking a group item at once, the first wins and the second is told who.
+        won = db.session.execute(sa.update(RunItem).where(RunItem.id == item.id, RunItem.done_at.is_(None))
+                                 .values(done_at=utcnow(), done_by_id=user.id, note=note, number=number)).rowcount
+        if not won:
+            db.session.refresh(item)
+            raise done_by_other(item)
+        db.session.refresh(item)
     elif not done and item.done_at is not None:
         item.done_at, item.done_by_id = None, None
         audit.record("checklist.untick", f"run:{run.id}", {"item": item.position, "text": item.text})
@@ -230,6 +232,12 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
                              detail=json.dumps({k: v for k, v in (("note", note), ("number", number)) if v},
                                                ensure_ascii=False)))
     return item
+
+
+def done_by_other(item: RunItem) -> RunError:
+    who = db.session.get(User, item.done_by_id) if item.done_by_id else None
+    return RunError("Already done by %(name)s at %(time)s.", 409, name=who.display_name if who else "?",
+                    time=item.done_at.strftime("%Y-%m-%d %H:%M") if item.done_at else "")
 
 
 def reassign(user: User, run: ChecklistRun, item_id: int, username: str) -> RunItem:
@@ -282,3 +290,46 @@ def finish(user: User, run: ChecklistRun) -> None:
         raise RunError("%(n)s items are still open.", n=progress.total - progress.done)
     run.finished_at, run.finished_by_id = utcnow(), user.id
     audit.record("checklist.finish", f"run:{run.id}", {"title": run.title})
+
+
+# What waits for whom -----------------------------------------------------------------------------------
+
+RunPerson = sa.orm.aliased(User, name="run_person")
+
+
+def on_my_shifts(user: User) -> list:
+    """SQL conditions: the open per-shift runs whose shift the roster puts the user on (asked via app.staffing)."""
+    shift_days = set(db.session.scalars(sa.select(ChecklistRun.run_date).distinct().where(
+        ChecklistRun.shift_type_id.is_not(None), ChecklistRun.finished_at.is_(None))))
+    return [sa.and_(ChecklistRun.shift_type_id == shift_id, ChecklistRun.run_date == day)
+            for shift_id, day in staffing.rostered_shifts(user.id, shift_days)]
+
+
+def waiting_items(user: User, today: date | None = None) -> list[tuple[RunItem, ChecklistRun]]:
+    """Open items of open runs that wait for `user`: reassigned to them; their own run's items; today's team runs
+    of their department and position; per-shift runs they are rostered on; items addressed to a group they are
+    in (@IT: the IT department; @经理: the managers of the run's department). A group item reaches every member
+    and is done once. SOP items count for the run's own person only, until they sign."""
+    today = today or date.today()
+    unassigned = RunItem.assignee_id.is_(None)
+    on_shifts = on_my_shifts(user)
+    team_today = sa.and_(ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None),
+                         ChecklistRun.department_id == user.department_id, ChecklistRun.run_date == today)
+    for_me = [RunItem.assignee_id == user.id,
+              sa.and_(unassigned, RunItem.role == "assignee",
+                      sa.or_(ChecklistRun.assignee_id == user.id, team_today, *on_shifts))]
+    if is_it(user):
+        for_me.append(sa.and_(unassigned, RunItem.role == "it"))
+    if user.role == "manager" and user.department_id is not None:
+        for_me.append(sa.and_(unassigned, RunItem.role == "manager", sa.func.coalesce(
+            RunPerson.department_id, ChecklistRun.department_id) == user.department_id))
+    rows = db.session.execute(
+        sa.select(RunItem, ChecklistRun).join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
+        .outerjoin(RunPerson, RunPerson.id == ChecklistRun.assignee_id)
+        .where(RunItem.done_at.is_(None), ChecklistRun.finished_at.is_(None), sa.or_(*for_me))
+        .order_by(RunItem.due, RunItem.run_id, RunItem.position)).all()
+    rows = [(i, r) for i, r in rows if i.assignee_id == user.id or i.role != "assignee" or r.assignee_id is not None
+            or r.shift_type_id is not None or team_member(user, r)]
+    sop_codes = {i.sop_code for i, r in rows if i.sop_code and r.assignee_id == user.id}
+    signed = signed_codes(user.id, sop_codes) if sop_codes else set()
+    return [(i, r) for i, r in rows if not i.sop_code or (r.assignee_id == user.id and i.sop_code not in signed)]

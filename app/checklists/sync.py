@@ -10,8 +10,9 @@ from app.checklists.content import ContentError, TemplateFile, read_template
 from app.checklists.models import ChecklistRevision, ChecklistTemplate
 from app.extensions import db
 from app.org import Department, Position
-from app.sops.content import ContentLines
-from app.sops.models import Sop, utcnow
+from app.frontmatter import ContentLines
+from app.clock import utcnow
+from app.sops.models import Sop
 from app.sops.signals import applied
 from app.sops.sync import shown
 

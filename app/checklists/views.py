@@ -12,12 +12,12 @@ from app.checklists import bp
 from app.checklists.content import parse_items
 from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
 from app.checklists.runs import (RunError, completion, finish, manages, may_read_template, may_see, may_tick, reassign,
-                                 start_from_sop, team_member, tick)
+                                 on_my_shifts, start_from_sop, team_member, tick,
+                                 waiting_items)
 from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.panels import home_panel
-from app.rosters.models import RosterEntry
-from app.sops.content import ContentError
+from app.frontmatter import ContentError
 from app.sops.library import get_sop
 from app.sops.models import Sop
 from app.workdays import unconfigured_years
@@ -45,15 +45,17 @@ def get_template(code: str) -> ChecklistTemplate:
 
 
 def my_runs(open_only: bool = True) -> list[ChecklistRun]:
-    """Runs for me: my own, my team's for today, and runs with an item reassigned to me."""
+    """Runs for me: my own, my team's for today, per-shift runs I am rostered on, and runs with an item that
+    waits for me (reassigned to me, or addressed to a group I am in, such as @IT or @经理)."""
     today = date.today()
+    waiting = {r.id for _i, r in waiting_items(current_user, today)}
     mine = sa.or_(
         ChecklistRun.assignee_id == current_user.id,
         sa.and_(ChecklistRun.department_id == current_user.department_id, ChecklistRun.assignee_id.is_(None),
                 ChecklistRun.shift_type_id.is_(None), ChecklistRun.run_date == today),
         ChecklistRun.id.in_(sa.select(RunItem.run_id).where(RunItem.assignee_id == current_user.id)),
-        sa.exists().where(RosterEntry.shift_type_id == ChecklistRun.shift_type_id, RosterEntry.day == ChecklistRun.run_date,
-                          RosterEntry.user_id == current_user.id),  # a per-shift run: whoever is rostered on it
+        ChecklistRun.id.in_(waiting),
+        *on_my_shifts(current_user),  # a per-shift run: whoever is rostered on it
     )
     stmt = sa.select(ChecklistRun).where(mine).options(sa.orm.selectinload(ChecklistRun.items)).order_by(
         ChecklistRun.run_date.desc(), ChecklistRun.id.desc())
@@ -61,7 +63,7 @@ def my_runs(open_only: bool = True) -> list[ChecklistRun]:
         stmt = stmt.where(ChecklistRun.finished_at.is_(None))
     runs = db.session.scalars(stmt).all()
     return [r for r in runs if r.assignee_id is not None or r.shift_type_id is not None or team_member(current_user, r)
-            or any(i.assignee_id == current_user.id for i in r.items)]
+            or r.id in waiting or any(i.assignee_id == current_user.id for i in r.items)]
 
 
 @bp.get("/checklists/")

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("rosters", __name__, cli_group="rosters")
 
-from app.rosters import cli, feeds, handovers, teams, views  # noqa: E402,F401
+from app.rosters import cli, feeds, handovers, teams, todo, views  # noqa: E402,F401

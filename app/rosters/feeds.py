@@ -14,7 +14,7 @@ from app.rosters.models import CalendarToken, Team
 from app.rosters.service import RosterError, may_read, readable_teams, supervises
 from app.rosters.shifts import local_today
 from app.rosters.views import get_team, readable_team
-from app.sops.models import utcnow
+from app.clock import utcnow
 from app.web import download, parse_month
 
 

@@ -9,7 +9,7 @@ from icalendar import Calendar, Event
 from openpyxl import Workbook, load_workbook
 
 from app import audit
-from app.acks.exports import cell
+from app.spreadsheet import cell
 from app.auth.models import User
 from app.extensions import db
 from app.rosters.models import CalendarToken, RosterEntry, Team

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.auth.models import User
 from app.extensions import db
 from app.org import Department
-from app.sops.models import utcnow
+from app.clock import utcnow
 
 team_member = sa.Table(
     "team_member",

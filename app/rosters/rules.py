@@ -12,7 +12,7 @@ from app.extensions import db
 from app.rosters.duty import unsigned_sops
 from app.rosters.models import RosterEntry, ShiftType, Team
 from app.rosters.shifts import Span, span
-from app.sops.models import utcnow
+from app.clock import utcnow
 from app.workdays import public_holiday
 
 RULE_TEXT = {

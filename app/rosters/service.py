@@ -12,7 +12,7 @@ from app.errors import UserError, check_length
 from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
 from app.rosters.shifts import now_utc, span
-from app.sops.models import utcnow
+from app.clock import utcnow
 
 
 class RosterError(UserError):

@@ -27,8 +27,9 @@ from app.extensions import db
 from app.org import Department
 from app.rosters.models import ShiftType, Team
 from app.rosters.shifts import span
-from app.sops.content import ContentError, ContentLines
-from app.sops.models import Sop, utcnow
+from app.frontmatter import ContentError, ContentLines
+from app.clock import utcnow
+from app.sops.models import Sop
 from app.sops.signals import applied
 
 TIME_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

@@ -1,41 +1,19 @@
 """Reading one SOP file: front matter schema and validation. Every problem carries a line number."""
-import copy
-import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePosixPath
 
-import yaml
+from app.frontmatter import (ContentError, ContentLines, as_list, as_text, decode, key_lines_of,  # noqa: F401
+                             load_front_matter, split_front_matter)
 
-from app import safeyaml
-
-FRONT_MATTER_MAX_CHARS = 64 * 1024  # a real front matter is a few hundred bytes
 ID_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$")
 ATTACHMENT_TYPES = {".xlsx", ".xls", ".docx", ".doc", ".pdf", ".png", ".jpg", ".jpeg", ".gif", ".csv", ".txt"}
 FIELDS = {
     "id", "title", "department", "departments", "positions", "tags", "version", "effective", "review_by",
     "owner", "requires_ack", "ack_within_days", "change", "attachments", "reviewers", "approvers",
 }
-EXAMPLES = {"id": "FO-NA-001", "title": "夜审操作规程", "department": "前厅部", "owner": "it-support"}
-
-
-class ContentError(ValueError):
-    def __init__(self, line: int, reason: str):
-        super().__init__(reason)
-        self.line, self.reason = line, reason
-
-
-@dataclass
-class ContentLines:
-    """What a content sync (checklists, teams) reports: one line per file or part skipped, then a summary.
-    Iterates as all its lines."""
-    errors: list[str]
-    summary: list[str]
-
-    def __iter__(self):
-        return iter([*self.errors, *self.summary])
 
 
 @dataclass
@@ -55,46 +33,6 @@ class SopFile:
     def meta_date(self, key: str) -> date | None:
         value = self.meta.get(key)
         return date.fromisoformat(value) if value else None
-
-
-def split_front_matter(text: str) -> tuple[str, str, int]:
-    """Return (front matter, body, body's first line)."""
-    if not text.startswith("---"):
-        raise ContentError(1, "no front matter: the file must start with a line '---'")
-    lines = text.split("\n")
-    if lines[0].strip() != "---":
-        raise ContentError(1, "the first line must be exactly '---'")
-    for n, line in enumerate(lines[1:], start=2):
-        if line.strip() == "---":
-            return "\n".join(lines[1 : n - 1]), "\n".join(lines[n:]), n + 1
-    raise ContentError(1, "front matter is not closed by a line '---'")
-
-
-def decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ContentError(line, f"not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
-
-
-def as_list(meta: dict, key: str, line: int) -> list[str]:
-    value = meta.get(key) or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, (str, int)) and str(v).strip() for v in value):
-        raise ContentError(line, f"{key} must be a list of names, e.g. {key}: [a, b]")
-    return [str(v).strip() for v in value]
-
-
-def as_text(meta: dict, key: str, line: int) -> str:
-    """A one-line value such as a title or a department: text or a number, never a list or a mapping."""
-    value = meta.get(key)
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ContentError(line, f"{key} must be one value on its line, e.g. {key}: {EXAMPLES.get(key, 'text')}")
-    return str(value).strip()
 
 
 def as_date(meta: dict, key: str, line: int, required: bool) -> date | None:
@@ -182,30 +120,6 @@ def check_attachment(folder: Path, name: str, line: int, present: bool = False) 
     if not present and not path.is_file():
         raise ContentError(line, f"attachment {name!r} is missing")
     return path
-
-
-def key_lines_of(front: str) -> dict[str, int]:
-    lines = {}
-    for n, line in enumerate(front.split("\n"), start=2):
-        m = re.match(r"^([A-Za-z_][\w-]*)\s*:", line)
-        if m and m.group(1) not in lines:
-            lines[m.group(1)] = n
-    return lines
-
-
-def load_front_matter(front: str):
-    """The front matter's YAML (read within app.safeyaml's limits), or ContentError at the line of the problem.
-    Each call gets its own copy: callers may change it."""
-    return copy.deepcopy(parsed_front_matter(front))
-
-
-@functools.lru_cache(maxsize=256)
-def parsed_front_matter(front: str):
-    """The editor's preview reads the same front matter on every keystroke; PyYAML's pure-Python reader is slow."""
-    try:
-        return safeyaml.load(front, FRONT_MATTER_MAX_CHARS)
-    except yaml.YAMLError as e:
-        raise ContentError(safeyaml.error_line(e, 2), f"front matter is not valid YAML: {safeyaml.error_reason(e)}") from None
 
 
 def parse_sop_text(text: str, path: str, departments: set[str], positions: set[str], folder: Path,

@@ -1,16 +1,13 @@
 """An SOP and its revisions. Text comes from files; each distinct content hash is one revision."""
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.clock import utcnow  # noqa: F401  (models' defaults)
 from app.extensions import db
 from app.org import Department
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class Sop(db.Model):

@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from app.extensions import db, serialize
 from app.org import Department, OrgError, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
-from app.sops.models import Sop, SopRevision, SyncConflict, utcnow
+from app.clock import utcnow
+from app.sops.models import Sop, SopRevision, SyncConflict
 from app.sops.render import RENDERER, render_markdown
 from app.sops.signals import applied, synced
 

@@ -1,0 +1,33 @@
+"""What acknowledgement has waiting (SOPs to sign) and the dashboard's overdue signatures."""
+from collections import defaultdict
+
+import sqlalchemy as sa
+from flask import url_for
+from flask_babel import gettext as _
+
+from app.acks.duties import DONE, OVERDUE, duties
+from app.auth.models import User
+from app.extensions import db
+from app.waiting import Item, Row, Section, dashboard_section, waiting_for
+
+
+@waiting_for
+def sops_to_sign(user) -> list[Item]:
+    return [Item("sign", f"{d.code} {d.title}", url_for("acks.sign_page", code=d.code), d.due,
+                 _("Version %(v)s", v=d.version), key=f"sign:{d.code}")
+            for d in duties(User.id == user.id) if d.state != DONE]
+
+
+@dashboard_section
+def overdue_signatures(department_id: int) -> Section:
+    """People of the department with signatures past their due date, one row per person."""
+    late = defaultdict(list)
+    for d in duties(User.department_id == department_id):
+        if d.state == OVERDUE:
+            late[d.user_id].append(d)
+    people = db.session.scalars(sa.select(User).where(User.id.in_(late)).order_by(User.username)) if late else []
+    rows = tuple(Row((u.id,), u.display_name, _("%(n)s SOPs: %(codes)s", n=len(late[u.id]),
+                                                  codes=", ".join(sorted(d.code for d in late[u.id]))),
+                     url_for("acks.person", username=u.username), min(d.due for d in late[u.id]))
+                 for u in people)
+    return Section("overdue_signatures", _("People with overdue signatures"), rows, order=10)

@@ -1,0 +1,143 @@
+"""我的待办 (everything waiting for me), the header badge, and the manager's dashboard with 催签.
+
+A core blueprint: it reads app.waiting, where each feature registers what it has waiting and the numbers of a
+department's dashboard, and imports no feature.
+"""
+from datetime import date
+from smtplib import SMTPException
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app import audit, waiting
+from app.access import allow
+from app.auth.models import User
+from app.extensions import db, limiter
+from app.htmx import render
+from app.mail import message, send
+from app.org import Department
+from app.panels import home_panel
+from app.web import error_page
+
+bp = Blueprint("todo", __name__)
+
+KINDS = {"sign": _l("Sign"), "checklist": _l("Checklist"), "swap": _l("Swap"), "swap_approve": _l("Approve swap"),
+         "handover": _l("Handover"), "review": _l("Review"), "approve": _l("Approve"), "feedback": _l("Feedback"),
+         "periodic": _l("Periodic review")}
+
+
+@bp.get("/todo")
+@allow("staff")
+def index():
+    """Everything waiting for me, most urgent first (htmx refreshes the list in place)."""
+    return render("todo/index.html", "todo/_list.html", items=waiting.items_for(current_user), today=date.today(),
+                  kinds=KINDS)
+
+
+@bp.get("/todo/badge")
+@allow("staff")
+def badge():
+    """The header badge: how many items wait for me (the same count as the list)."""
+    items = waiting.items_for(current_user)
+    return render_template("todo/_badge.html", n=len(items), n_sign=sum(1 for i in items if i.kind == "sign"))
+
+
+@bp.get("/todo/go")
+@allow("staff")
+def go():
+    """Follow a to-do link: to where the item is done, or back to the list with a message when it has gone."""
+    key = request.args.get("key", "")
+    item = next((i for i in waiting.items_for(current_user) if i.key == key), None)
+    if item is None:
+        flash(_("That item is no longer waiting for you: it was done, withdrawn or retired in the meantime."), "info")
+        return redirect(url_for("todo.index"), 303)
+    return redirect(item.url, 303)
+
+
+@home_panel
+def todo_panel() -> str:
+    """The first few items on the home page (the manager's own onboarding items among them)."""
+    items = waiting.items_for(current_user)
+    return render_template("todo/_home_panel.html", items=items[:8], total=len(items), today=date.today(), kinds=KINDS)
+
+
+# The manager's dashboard ------------------------------------------------------------------------------------
+
+
+def dashboard_department(code: str | None) -> tuple[Department, list[Department]]:
+    """Managers see their own department (another's is a 404); admins any, their own or the first by default."""
+    if current_user.role == "admin":
+        departments = list(db.session.scalars(sa.select(Department).order_by(Department.code)))
+        chosen = next((d for d in departments if d.code == code), None) if code else (
+            current_user.department or (departments[0] if departments else None))
+    else:
+        own = current_user.department
+        departments = [own] if own else []
+        chosen = own if own and (not code or code == own.code) else None
+    if chosen is None:
+        abort(404)
+    return chosen, departments
+
+
+@bp.get("/dashboard")
+@allow("manager")
+def dashboard():
+    """My department at a glance: each number links to the people and items behind it."""
+    department, departments = dashboard_department(request.args.get("department"))
+    return render_template("todo/dashboard.html", department=department, departments=departments,
+                           sections=waiting.sections_for(department.id))
+
+
+def chase_limit_key() -> str:
+    return f"chase:{current_user.get_id()}"
+
+
+def chase_refused(_limit):
+    return error_page(429, _("Too many reminders: at most %(n)s a minute. Wait a minute and try again.",
+                             n=current_app.config["CHASE_LIMIT"].split()[0]))
+
+
+@bp.post("/dashboard/chase")
+@limiter.limit(lambda: current_app.config["CHASE_LIMIT"], key_func=chase_limit_key, on_breach=chase_refused)
+@allow("manager")
+def chase():
+    """催签: remind the people behind one number now, by email and to whoever listens to app.waiting events."""
+    department, _departments = dashboard_department(request.form.get("department"))
+    section = next((s for s in waiting.sections_for(department.id) if s.key == request.form.get("section")), None)
+    if section is None:
+        abort(404)
+    people = list(db.session.scalars(sa.select(User).where(User.id.in_(section.people), User.active)
+                                     .order_by(User.username)))
+    back = redirect(url_for("todo.dashboard", department=department.code, _anchor=section.key), 303)
+    if not people:
+        flash(_("Nobody to remind for this number."), "info")
+        return back
+    me = current_user._get_current_object()
+    text = _("%(manager)s asks you to finish: %(what)s", manager=me.display_name, what=section.title)
+    # Links in the emails point at the portal's public address.
+    with current_app.test_request_context("/", base_url=current_app.config["PORTAL_URL"]):
+        link = url_for("todo.index", _external=True)
+        messages = [message(u, _l("SOP Portal: a reminder from %(name)s", name=me.display_name),
+                            "todo/email_chase.txt", manager=me, section=section, link=link,
+                            rows=[r for r in section.rows if u.id in r.user_ids])
+                    for u in people if u.email]
+    try:
+        sent = send(messages)
+    except (OSError, SMTPException) as e:
+        current_app.logger.warning("催签 mail failed: %s", e)
+        sent, failed = [], True
+    else:
+        failed = False
+    waiting.emit(waiting.Event(kind="chase", text=text, url=url_for("todo.index"), user_ids=tuple(u.id for u in people),
+                               department_id=department.id, extra={"section": section.key}))
+    audit.record("todo.chase", f"department:{department.code}", {
+        "section": section.key, "people": [u.username for u in people], "emails": len(sent), "mail_failed": failed})
+    db.session.commit()
+    if failed:
+        flash(_("The reminder was recorded, but the email could not be sent. Try again later."), "error")
+    else:
+        flash(_("Reminder sent to %(n)s people.", n=len(people)), "success")
+    return back

@@ -222,8 +222,7 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
         won = db.session.execute(sa.update(RunItem).where(RunItem.id == item.id, RunItem.done_at.is_(None))
                                  .values(done_at=utcnow(), done_by_id=user.id, note=note, number=number)).rowcount
         if not won:
-            db.session.refresh(item)
-            raise done_by_other(item)
+            raise done_by_other(db.session.get(RunItem, item.id, populate_existing=True))
         db.session.refresh(item)
     elif not done and item.done_at is not None:
         item.done_at, item.done_by_id = None, None

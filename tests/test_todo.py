@@ -1,0 +1,298 @@
+"""我的待办, the header badge, the manager's dashboard and 催签 (app/todo.py over app/waiting.py)."""
+import ast
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app import waiting
+from app.audit import AuditEvent
+from app.auth.models import User
+from app.checklists import runs as checklist_runs
+from app.checklists.models import RunItem
+from app.checklists.runs import RunError, tick
+from app.extensions import db
+from app.rosters.models import Handover, RosterEntry, SwapRequest, Team
+from app.sops.models import Sop
+from tests.conftest import HX, ROOT, THREE_WAYS, Auth, page_or_fragment
+from tests.test_acks import smtp  # noqa: F401 - the fixture: a real SMTP server on loopback
+from tests.test_checklists import item_where, onboarding_run, user
+
+IT_ITEM = "为新员工开通 PMS（驿家365）账号和门禁卡权限"
+MANAGER_ITEM = "安排带教师傅，并在排班表中标注带教班次"
+
+
+def todo_items(client) -> list[str]:
+    html = client.get("/todo").get_data(as_text=True)
+    return re.findall(r'id="todo-([^"]+)"', html)
+
+
+def badge(client) -> int:
+    html = client.get("/todo/badge").get_data(as_text=True)
+    m = re.search(r'id="todo-badge"[^>]*>(\d*)</span>', html)
+    return int(m.group(1) or 0)
+
+
+# The reported bug -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["it.manager", "admin", "it.hotline"])
+def test_an_item_for_it_reaches_every_member_of_it(client, auth, username):
+    auth.login(username)
+    assert IT_ITEM in client.get("/todo").get_data(as_text=True)
+    mine = client.get("/checklists/").get_data(as_text=True)
+    assert "没有未完成的清单" not in mine and f"/checklists/runs/{onboarding_run().id}" in mine
+
+
+@pytest.mark.parametrize("username", ["fo.staff", "cs.manager", "fin.manager"])
+def test_an_item_for_it_reaches_nobody_outside_it(client, auth, username):
+    auth.login(username)
+    assert IT_ITEM not in client.get("/todo").get_data(as_text=True)
+
+
+def test_the_managers_onboarding_items_reach_their_home_page(client, auth):
+    auth.login("fo.manager")
+    assert MANAGER_ITEM in client.get("/").get_data(as_text=True)
+    assert MANAGER_ITEM in client.get("/todo").get_data(as_text=True)
+    auth.login("cs.manager")  # another department's manager: not theirs
+    assert MANAGER_ITEM not in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("username", ["newhire", "fo.manager", "it.hotline", "fo.night", "cs.agent2", "fo.staff"])
+def test_the_badge_counts_the_list(client, auth, username):
+    auth.login(username)
+    assert badge(client) == len(todo_items(client))
+    html = client.get("/todo/badge").get_data(as_text=True)  # the reading count comes along
+    signs = len([k for k in todo_items(client) if k.startswith("sign:")])
+    assert re.search(r'id="reading-badge"[^>]*hx-swap-oob="true"[^>]*>' + (str(signs) if signs else "") + "</span>", html)
+
+
+def test_the_list_is_most_urgent_first_and_each_link_leads_to_where_it_is_done(client, auth):
+    auth.login("newhire")
+    html = client.get("/todo").get_data(as_text=True)
+    dues = [date.fromisoformat(d) for d in re.findall(r'data-due="([\d-]+)"', html)]
+    assert dues and dues == sorted(dues)
+    key = todo_items(client)[0]
+    r = client.get(f"/todo/go?key={key}")
+    assert r.status_code == 303 and r.headers["Location"] != "/todo"
+
+
+@THREE_WAYS
+def test_the_todo_page_works_with_and_without_htmx(client, auth, headers, fragment):
+    auth.login("it.hotline")
+    html = page_or_fragment(client, "/todo", headers, fragment, '<section id="todo-list"')
+    assert IT_ITEM in html and 'hx-trigger="every 60s' in html
+
+
+def test_empty_state(client, auth):
+    auth.login("fo.staff")  # the demo's fo.staff has signed everything and has no checklist today
+    assert todo_items(client) == [] and badge(client) == 0
+    html = client.get("/todo").get_data(as_text=True)
+    assert 'class="empty"' in html and "没有等待你的事项" in html
+
+
+# A group item is done once --------------------------------------------------------------------------------
+
+
+def test_a_group_item_ticked_by_two_members_is_done_once_by_the_first(client, auth):
+    run = onboarding_run()
+    item = item_where(run, IT_ITEM)
+    auth.login("it.hotline")
+    r = auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1"}, token_from=f"/checklists/runs/{run.id}",
+                  headers=HX)
+    assert r.status_code == 200
+    auth.login("it.manager")
+    r = auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1"}, token_from=f"/checklists/runs/{run.id}",
+                  headers=HX)
+    assert r.status_code == 409 and "吴昊" in r.get_data(as_text=True)
+    db.session.expire_all()
+    done = db.session.get(RunItem, item.id)
+    assert done.done_by_id == user("it.hotline").id
+    for username in ("it.manager", "admin", "it.hotline"):  # off every member's list
+        auth.login(username)
+        assert IT_ITEM not in client.get("/todo").get_data(as_text=True)
+
+
+def test_two_ticks_at_once_the_conditional_update_decides(app, monkeypatch):
+    """Both members read the item while it was open; the first write wins, the second is refused with the first's
+    name (the check before the write saw an open item: only the conditional UPDATE can tell)."""
+    run = onboarding_run()
+    item_id = item_where(run, IT_ITEM).id
+    hotline, manager = user("it.hotline"), user("it.manager")
+    with app.test_request_context("/"):
+        stale = db.session.get(RunItem, item_id)  # the second request's read: still open
+        assert stale.done_at is None
+        db.session.expunge(stale)
+        db.session.commit()
+        tick(hotline, run, item_id, True)  # the first request's tick, committed
+        db.session.commit()
+        monkeypatch.setattr(checklist_runs, "lock", lambda _id: stale)
+        with pytest.raises(RunError) as refused:
+            tick(manager, run, item_id, True)
+        assert refused.value.status == 409 and "吴昊" in refused.value.message()
+        db.session.rollback()
+    db.session.expire_all()
+    assert db.session.get(RunItem, item_id).done_by_id == hotline.id
+
+
+# Swaps, handovers, links to things that have gone ---------------------------------------------------------
+
+
+def a_future_entry(team_code: str, username: str) -> RosterEntry:
+    team = db.session.scalar(sa.select(Team).where(Team.code == team_code))
+    return db.session.scalar(sa.select(RosterEntry).where(
+        RosterEntry.team_id == team.id, RosterEntry.user_id == user(username).id,
+        RosterEntry.day > date.today() + timedelta(days=3)).order_by(RosterEntry.day))
+
+
+def test_a_swap_to_answer_is_on_the_colleagues_list_and_a_withdrawn_one_gives_a_message(client, auth):
+    entry = a_future_entry("FO-DESK", "fo.staff")
+    auth.login("fo.staff")
+    r = auth.post("/rosters/swaps", {"entry": entry.id, "colleague": "fo.desk2"}, token_from="/rosters/swaps")
+    assert r.status_code == 303
+    swap = db.session.scalar(sa.select(SwapRequest).order_by(SwapRequest.id.desc()))
+    auth.login("fo.desk2")
+    assert f"swap:{swap.id}" in todo_items(client)
+    r = client.get(f"/todo/go?key=swap:{swap.id}")
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/rosters/swaps#swap-{swap.id}")
+    db.session.delete(swap)  # withdrawn
+    db.session.commit()
+    r = client.get(f"/todo/go?key=swap:{swap.id}", follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "不再等待" in html and f"swap:{swap.id}" not in todo_items(client)
+
+
+def test_a_retired_sop_leaves_the_list_and_its_old_link_gives_a_message(client, auth):
+    auth.login("newhire")
+    key = next(k for k in todo_items(client) if k.startswith("sign:"))
+    db.session.execute(sa.update(Sop).where(Sop.code == key.split(":")[1]).values(retired_at=sa.func.now()))
+    db.session.commit()
+    assert key not in todo_items(client)
+    r = client.get(f"/todo/go?key={key}", follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "不再等待" in html
+
+
+def test_a_handover_waits_for_whoever_is_rostered_on_the_next_shift(client, auth):
+    from app.rosters.service import save_handover
+    from app.rosters.todo import next_shift
+    team = db.session.scalar(sa.select(Team).where(Team.code == "FO-DESK"))
+    today = date.today()
+    first = team.shift_types[0]
+    author = db.session.scalar(sa.select(RosterEntry).where(RosterEntry.shift_type_id == first.id,
+                                                            RosterEntry.day == today))
+    if author is None:
+        pytest.skip("no one rostered on the first shift today")
+    h = save_handover(author.user, team, first, today, {"unfinished": "交接测试"}, [])
+    db.session.commit()
+    shift_id, day = next_shift(h, team.shift_types)
+    incoming = db.session.scalars(sa.select(RosterEntry.user_id).where(RosterEntry.shift_type_id == shift_id,
+                                                                       RosterEntry.day == day)).all()
+    assert incoming
+    auth.login(db.session.get(User, incoming[0]).username)
+    assert f"handover:{h.id}" in todo_items(client)
+    auth.login(author.user.username)  # its author does not confirm it
+    assert f"handover:{h.id}" not in todo_items(client)
+
+
+# The dashboard and 催签 -----------------------------------------------------------------------------------
+
+
+def test_the_dashboard_shows_each_number_with_the_people_behind_it(client, auth):
+    auth.login("fo.manager")
+    html = client.get("/dashboard").get_data(as_text=True)
+    for key in ("overdue_signatures", "pending_swaps", "unconfirmed_handovers", "onboarding_past_due", "overdue_reviews"):
+        assert f'href="#{key}"' in html and f'id="{key}"' in html
+    assert "/acks/people/" in html  # the overdue signatures link to each person
+
+
+def test_the_dashboard_is_for_managers_of_their_own_department(client, auth):
+    auth.login("fo.staff")
+    assert client.get("/dashboard").status_code == 403
+    auth.login("cs.manager")
+    assert client.get("/dashboard?department=FO").status_code == 404
+    assert client.get("/dashboard").status_code == 200
+    auth.login("admin")
+    assert "前厅部" in client.get("/dashboard?department=FO").get_data(as_text=True)
+    assert client.get("/dashboard?department=NOPE").status_code == 404
+
+
+def test_chase_sends_mail_emits_an_event_and_is_audited(app, client, auth, smtp):
+    controller, inbox = smtp
+    app.config.update(MAIL_PORT=controller.port)
+    heard = []
+    waiting.listeners.append(heard.append)
+    try:
+        auth.login("fo.manager")
+        people = {u for s in waiting_sections("FO") if s.key == "overdue_signatures" for u in s.people}
+        assert people
+        r = auth.post("/dashboard/chase", {"department": "FO", "section": "overdue_signatures"}, token_from="/dashboard")
+        assert r.status_code == 303
+    finally:
+        waiting.listeners.remove(heard.append)
+    assert len(inbox) == len(people)
+    assert [e.kind for e in heard] == ["chase"] and set(heard[0].user_ids) == people
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "todo.chase"))
+    assert event is not None and event.object == "department:FO"
+
+
+def waiting_sections(code: str):
+    from app.org import Department
+    from flask import current_app
+    with current_app.test_request_context("/"):
+        return waiting.sections_for(db.session.scalar(sa.select(Department.id).where(Department.code == code)))
+
+
+def test_chase_refuses_another_department_and_staff(client, auth):
+    auth.login("cs.manager")
+    r = auth.post("/dashboard/chase", {"department": "FO", "section": "overdue_signatures"}, token_from="/dashboard")
+    assert r.status_code == 404
+    auth.login("fo.staff")
+    r = auth.post("/dashboard/chase", {"department": "FO", "section": "overdue_signatures"})
+    assert r.status_code == 403
+    assert db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "todo.chase")) is None
+
+
+def test_a_chase_storm_is_refused_at_the_tenth_click(limited_app, smtp):
+    controller, _inbox = smtp
+    limited_app.config.update(MAIL_PORT=controller.port)
+    client = limited_app.test_client()
+    auth = Auth(client)
+    auth.login("fo.manager")
+    token = auth.token("/dashboard")
+    form = {"department": "FO", "section": "overdue_signatures", "csrf_token": token}
+    codes = [client.post("/dashboard/chase", data=form).status_code for _ in range(10)]
+    assert codes[:9] == [303] * 9 and codes[9] == 429
+    html = client.post("/dashboard/chase", data=form).get_data(as_text=True)
+    assert "催签太频繁" in html
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "todo.chase")) == 9
+
+
+# Layers -----------------------------------------------------------------------------------------------------
+
+
+def imports_of(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def test_checklists_never_import_rosters():
+    for path in (ROOT / "app" / "checklists").rglob("*.py"):
+        assert not any(n == "app.rosters" or n.startswith("app.rosters.") for n in imports_of(path)), path
+
+
+FEATURES = ("acks", "authoring", "checklists", "rosters", "search", "sops")
+
+
+@pytest.mark.parametrize("module", ["waiting", "staffing", "todo", "clock", "frontmatter", "spreadsheet", "mail"])
+def test_core_modules_import_no_feature(module):
+    names = imports_of(ROOT / "app" / f"{module}.py")
+    assert not [n for n in names if any(n == f"app.{f}" or n.startswith(f"app.{f}.") for f in FEATURES)]

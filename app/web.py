@@ -155,4 +155,11 @@ def init_app(app: Flask) -> None:
     app.after_request(private_cache)
     app.register_error_handler(CSRFError, csrf_error)
     for code in ERRORS:
-        app.register_error_handler(code, lambda e, code=code: error_page(code, getattr(e, "description_override", None)))
+        app.register_error_handler(code, lambda e, code=code: handled(e, code))
+
+
+def handled(e, code: int):
+    """A refusal that brings its own response (a rate limit's on_breach message) keeps it; the rest get the page."""
+    if getattr(e, "response", None) is not None:
+        return e.response
+    return error_page(code, getattr(e, "description_override", None))

@@ -11,7 +11,7 @@ from app import waiting
 from app.audit import AuditEvent
 from app.auth.models import User
 from app.checklists import runs as checklist_runs
-from app.checklists.models import RunItem
+from app.checklists.models import ChecklistRun, RunItem
 from app.checklists.runs import RunError, tick
 from app.extensions import db
 from app.rosters.models import Handover, RosterEntry, SwapRequest, Team
@@ -26,7 +26,7 @@ MANAGER_ITEM = "安排带教师傅，并在排班表中标注带教班次"
 
 def todo_items(client) -> list[str]:
     html = client.get("/todo").get_data(as_text=True)
-    return re.findall(r'id="todo-([^"]+)"', html)
+    return re.findall(r'<li class="todo-item[^"]*" id="todo-([^"]+)"', html)
 
 
 def badge(client) -> int:
@@ -118,14 +118,13 @@ def test_a_group_item_ticked_by_two_members_is_done_once_by_the_first(client, au
 def test_two_ticks_at_once_the_conditional_update_decides(app, monkeypatch):
     """Both members read the item while it was open; the first write wins, the second is refused with the first's
     name (the check before the write saw an open item: only the conditional UPDATE can tell)."""
-    run = onboarding_run()
-    item_id = item_where(run, IT_ITEM).id
-    hotline, manager = user("it.hotline"), user("it.manager")
+    run_id, item_id = onboarding_run().id, item_where(onboarding_run(), IT_ITEM).id
+    db.session.commit()  # the test body's own transaction ends: the requests below write
     with app.test_request_context("/"):
+        run, hotline, manager = db.session.get(ChecklistRun, run_id), user("it.hotline"), user("it.manager")
         stale = db.session.get(RunItem, item_id)  # the second request's read: still open
         assert stale.done_at is None
         db.session.expunge(stale)
-        db.session.commit()
         tick(hotline, run, item_id, True)  # the first request's tick, committed
         db.session.commit()
         monkeypatch.setattr(checklist_runs, "lock", lambda _id: stale)
@@ -134,7 +133,7 @@ def test_two_ticks_at_once_the_conditional_update_decides(app, monkeypatch):
         assert refused.value.status == 409 and "吴昊" in refused.value.message()
         db.session.rollback()
     db.session.expire_all()
-    assert db.session.get(RunItem, item_id).done_by_id == hotline.id
+    assert db.session.get(RunItem, item_id).done_by_id == user("it.hotline").id
 
 
 # Swaps, handovers, links to things that have gone ---------------------------------------------------------
@@ -265,8 +264,8 @@ def test_a_chase_storm_is_refused_at_the_tenth_click(limited_app, smtp):
     form = {"department": "FO", "section": "overdue_signatures", "csrf_token": token}
     codes = [client.post("/dashboard/chase", data=form).status_code for _ in range(10)]
     assert codes[:9] == [303] * 9 and codes[9] == 429
-    html = client.post("/dashboard/chase", data=form).get_data(as_text=True)
-    assert "催签太频繁" in html
+    r = client.post("/dashboard/chase", data=form)
+    assert r.status_code == 429 and "催签太频繁" in r.get_data(as_text=True), r.get_data(as_text=True)[-1500:]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(
         AuditEvent.action == "todo.chase")) == 9
 

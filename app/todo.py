@@ -3,6 +3,7 @@
 A core blueprint: it reads app.waiting, where each feature registers what it has waiting and the numbers of a
 department's dashboard, and imports no feature.
 """
+import time
 from datetime import date
 from smtplib import SMTPException
 
@@ -14,6 +15,7 @@ from flask_login import current_user
 
 from app import audit, waiting
 from app.access import allow
+from app.audit import AuditEvent
 from app.auth.models import User
 from app.extensions import db, limiter
 from app.htmx import render
@@ -29,20 +31,52 @@ KINDS = {"sign": _l("Sign"), "checklist": _l("Checklist"), "swap": _l("Swap"), "
          "periodic": _l("Periodic review")}
 
 
+BADGE_SECONDS = 60  # a count is reused at most this long, and only while nothing watched has moved
+BADGE_USERS = 10_000  # counts kept per worker
+
+
+def stamp() -> tuple:
+    """Today and the maximum of every watched id (the audit trail's among them): one cheap query. When it moves,
+    something that can change someone's list happened."""
+    columns = [AuditEvent.id, *waiting.watched]
+    return (date.today(), *db.session.execute(sa.select(*(sa.select(sa.func.max(c)).scalar_subquery()
+                                                           for c in columns))).one())
+
+
+def remember(user_id: int, mark: tuple, n: int) -> None:
+    counts = current_app.extensions.setdefault("todo_counts", {})
+    if len(counts) >= BADGE_USERS:
+        counts.clear()
+    counts[user_id] = (mark, time.monotonic(), n)
+
+
+def badge_count(user) -> int:
+    """The list's length, reused while nothing watched has moved (at most BADGE_SECONDS): recounting costs the
+    whole list, and the badge comes with every page."""
+    mark = stamp()
+    cached = current_app.extensions.get("todo_counts", {}).get(user.id)
+    if cached and cached[0] == mark and time.monotonic() - cached[1] < BADGE_SECONDS:
+        return cached[2]
+    n = waiting.count_for(user)
+    remember(user.id, mark, n)
+    return n
+
+
 @bp.get("/todo")
 @allow("staff")
 def index():
     """Everything waiting for me, most urgent first (htmx refreshes the list in place)."""
-    return render("todo/index.html", "todo/_list.html", items=waiting.items_for(current_user), today=date.today(),
-                  kinds=KINDS)
+    mark = stamp()
+    items = waiting.items_for(current_user)
+    remember(current_user.id, mark, len(items))  # the badge shows what the list shows
+    return render("todo/index.html", "todo/_list.html", items=items, today=date.today(), kinds=KINDS)
 
 
 @bp.get("/todo/badge")
 @allow("staff")
 def badge():
-    """The header badge: how many items wait for me (the same count as the list)."""
-    items = waiting.items_for(current_user)
-    return render_template("todo/_badge.html", n=len(items), n_sign=sum(1 for i in items if i.kind == "sign"))
+    """The header badge: how many items wait for me (the count of the list)."""
+    return render_template("todo/_badge.html", n=badge_count(current_user))
 
 
 @bp.get("/todo/go")

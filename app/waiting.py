@@ -78,6 +78,16 @@ def count_for(user) -> int:
     return sum(1 for fn in providers for _item in fn(user))
 
 
+# Columns whose maximum moves whenever something happens that can change someone's list: ids of append-only tables
+# (signatures, checklist events, the audit trail…). The badge reuses a count until one of them moves. Register with
+# watch(Model.id).
+watched: list = []
+
+
+def watch(*columns) -> None:
+    watched.extend(columns)
+
+
 # The manager's dashboard ----------------------------------------------------------------------------------
 
 

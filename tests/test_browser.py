@@ -111,7 +111,7 @@ def test_hostile_corpus_executes_nothing(page, live, hostile):
     dialogs, stray = [], []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     login(page, live)
-    ours = (f"{live}/sops/", f"{live}/static/", f"{live}/todo/badge")  # the portal's own requests (badge, sign panel)
+    ours = (f"{live}/sops/", f"{live}/static/", f"{live}/reading/badge", f"{live}/todo/badge")  # the portal's own (badges, sign panel)
     page.on("request", lambda r: stray.append(r.url) if not r.url.startswith(ours) else None)
     for code in hostile:
         page.goto(f"{live}/sops/{code}")

@@ -64,9 +64,9 @@ def test_the_managers_onboarding_items_reach_their_home_page(client, auth):
 def test_the_badge_counts_the_list(client, auth, username):
     auth.login(username)
     assert badge(client) == len(todo_items(client))
-    html = client.get("/todo/badge").get_data(as_text=True)  # the reading count comes along
-    signs = len([k for k in todo_items(client) if k.startswith("sign:")])
-    assert re.search(r'id="reading-badge"[^>]*hx-swap-oob="true"[^>]*>' + (str(signs) if signs else "") + "</span>", html)
+    signs = len([k for k in todo_items(client) if k.startswith("sign:")])  # the reading badge: the SOPs among them
+    assert re.search(r'id="reading-badge"[^>]*>' + (str(signs) if signs else "") + "</span>",
+                     client.get("/reading/badge").get_data(as_text=True))
 
 
 def test_the_list_is_most_urgent_first_and_each_link_leads_to_where_it_is_done(client, auth):
@@ -295,3 +295,17 @@ FEATURES = ("acks", "authoring", "checklists", "rosters", "search", "sops")
 def test_core_modules_import_no_feature(module):
     names = imports_of(ROOT / "app" / f"{module}.py")
     assert not [n for n in names if any(n == f"app.{f}" or n.startswith(f"app.{f}.") for f in FEATURES)]
+
+
+def test_the_badge_follows_a_colleagues_tick_at_once(client, auth):
+    """The badge reuses its count only while nothing watched moved: a colleague's tick moves it."""
+    auth.login("admin")
+    before = badge(client)
+    assert badge(client) == before == len(todo_items(client))
+    run = onboarding_run()
+    item = item_where(run, IT_ITEM)
+    auth.login("it.hotline")
+    assert auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1"},
+                     token_from=f"/checklists/runs/{run.id}", headers=HX).status_code == 200
+    auth.login("admin")
+    assert badge(client) == before - 1 == len(todo_items(client))

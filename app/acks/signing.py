@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app import audit
-from app.acks.duties import duties, last_signatures
+from app.acks.duties import last_signatures, person_duties
 from app.acks.models import Acknowledgement
 from app.auth.models import User
 from app.errors import UserError
@@ -44,7 +44,7 @@ def needs_password(user: User) -> bool:
 
 
 def sign_state(user: User, sop: Sop) -> SignState:
-    duty = next(iter(duties(User.id == user.id, sop_id=sop.id)), None)
+    duty = next(iter(person_duties(user.id, sop_id=sop.id)), None)
     last = last_signatures(user.id, [sop.id]).get(sop.id)
     valid = last is not None and last.basis_id == sop.current.basis_id
     return SignState(sop, duty, last if valid else None, None if valid else last, needs_password(user))
@@ -60,7 +60,7 @@ def insert_once(values: dict) -> bool:
 
 def record_signature(user: User, sop: Sop, rev: SopRevision, method: str, at: datetime | None = None) -> bool:
     """Insert the signature of rev (unless there is one) with an audit entry; True when it was new."""
-    voluntary = not duties(User.id == user.id, sop_id=sop.id)
+    voluntary = not person_duties(user.id, sop_id=sop.id)
     values = {
         "user_id": user.id, "revision_id": rev.id, "sop_id": sop.id, "basis_id": rev.basis_id,
         "printed_name": user.display_name, "signed_at": at or utcnow(), "meaning": str(MEANING),

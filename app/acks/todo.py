@@ -5,17 +5,21 @@ import sqlalchemy as sa
 from flask import url_for
 from flask_babel import gettext as _
 
-from app.acks.duties import DONE, OVERDUE, duties
+from app.acks.duties import DONE, OVERDUE, duties, person_duties
+from app.acks.models import Acknowledgement
 from app.auth.models import User
 from app.extensions import db
-from app.waiting import Item, Row, Section, dashboard_section, waiting_for
+from app.sops.models import SopRevision
+from app.waiting import Item, Row, Section, dashboard_section, waiting_for, watch
+
+watch(Acknowledgement.id, SopRevision.id)  # a signature; a new revision to sign (audience changes are audited)
 
 
 @waiting_for
 def sops_to_sign(user) -> list[Item]:
     return [Item("sign", f"{d.code} {d.title}", url_for("acks.sign_page", code=d.code), d.due,
                  _("Version %(v)s", v=d.version), key=f"sign:{d.code}")
-            for d in duties(User.id == user.id) if d.state != DONE]
+            for d in person_duties(user.id) if d.state != DONE]
 
 
 @dashboard_section

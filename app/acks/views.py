@@ -9,7 +9,7 @@ from flask_login import current_user
 from app import audit
 from app.access import allow
 from app.acks import bp
-from app.acks.duties import DONE, by_state, duties, last_signatures, owed_count
+from app.acks.duties import DONE, by_state, last_signatures, owed_count, person_duties
 from app.acks.exports import to_csv, to_xlsx
 from app.acks.reports import (department_overview, department_report, get_department, get_person, matrix,
                               person_signatures, signatures, sop_people, visible_departments)
@@ -81,7 +81,7 @@ sign_post.stale_message = _l("This page was open too long and its security token
 @allow("staff")
 def mine():
     """My required reading: overdue, outstanding and done, with a progress bar."""
-    items = duties(User.id == current_user.id)
+    items = person_duties(current_user.id)
     groups = by_state(items)
     resign = last_signatures(current_user.id, [d.sop_id for d in items if d.state != DONE])
     return render_template("acks/mine.html", groups=groups, total=len(items), resign=resign)
@@ -89,7 +89,7 @@ def mine():
 
 @home_panel
 def reading_panel() -> str:
-    items = duties(User.id == current_user.id)
+    items = person_duties(current_user.id)
     return render_template("acks/_home_panel.html", groups=by_state(items), total=len(items))
 
 
@@ -172,6 +172,6 @@ def sheet(code: str):
 def person(username: str):
     """Everything one person owes, and every signature they have given."""
     user = get_person(username)
-    groups = by_state(duties(User.id == user.id))
+    groups = by_state(person_duties(user.id))
     history = person_signatures(user)
     return render_template("acks/person.html", person=user, groups=groups, history=history)

@@ -6,11 +6,13 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from app.auth.models import User
-from app.checklists.models import ChecklistRun
+from app.checklists.models import ChecklistRun, ItemEvent
 from app.checklists.runs import completion, waiting_items
 from app.extensions import db
 from app.org import Department
-from app.waiting import Item, Row, Section, dashboard_section, waiting_for
+from app.waiting import Item, Row, Section, dashboard_section, waiting_for, watch
+
+watch(ItemEvent.id, ChecklistRun.id)  # a tick (not audited) or a new run; the rest (reassign, finish) is audited
 
 GROUPS = {"it": "IT", "manager": "经理"}
 

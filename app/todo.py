@@ -31,6 +31,7 @@ KINDS = {"sign": _l("Sign"), "checklist": _l("Checklist"), "swap": _l("Swap"), "
          "periodic": _l("Periodic review")}
 
 
+SHOWN = 100  # the most urgent first; the rest behind "show all" (an IT engineer may have a thousand new hires' items)
 BADGE_SECONDS = 60  # a count is reused at most this long, and only while nothing watched has moved
 BADGE_USERS = 10_000  # counts kept per worker
 
@@ -69,7 +70,8 @@ def index():
     mark = stamp()
     items = waiting.items_for(current_user)
     remember(current_user.id, mark, len(items))  # the badge shows what the list shows
-    return render("todo/index.html", "todo/_list.html", items=items, today=date.today(), kinds=KINDS)
+    shown = items if request.args.get("all") == "1" else items[:SHOWN]
+    return render("todo/index.html", "todo/_list.html", items=shown, total=len(items), today=date.today(), kinds=KINDS)
 
 
 @bp.get("/todo/badge")

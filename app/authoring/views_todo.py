@@ -75,7 +75,8 @@ def own_reviews_due(user, today: date) -> list[tuple[str, str, date]]:
     due = sa.func.coalesce(SopRevision.review_by_override, SopRevision.review_by)
     rows = db.session.execute(sa.select(Sop.code, SopRevision.title, due, SopRevision.meta_json)
                               .join(SopRevision, Sop.current_revision_id == SopRevision.id)
-                              .where(Sop.retired_at.is_(None), due <= today + timedelta(days=periodic.DUE_WITHIN_DAYS))
+                              .where(Sop.retired_at.is_(None), due <= today + timedelta(days=periodic.DUE_WITHIN_DAYS),
+                                     SopRevision.meta_json.contains(user.username, autoescape=True))  # then exactly:
                               .order_by(due, Sop.code))
     return [(code, title, d) for code, title, d, meta in rows if (json.loads(meta).get("owner") or "") == user.username]
 

@@ -304,11 +304,13 @@ def on_my_shifts(user: User) -> list:
             for shift_id, day in staffing.rostered_shifts(user.id, shift_days)]
 
 
-def waiting_items(user: User, today: date | None = None) -> list[tuple[RunItem, ChecklistRun]]:
+def waiting_items(user: User, today: date | None = None) -> list[tuple]:
     """Open items of open runs that wait for `user`: reassigned to them; their own run's items; today's team runs
     of their department and position; per-shift runs they are rostered on; items addressed to a group they are
     in (@IT: the IT department; @经理: the managers of the run's department). A group item reaches every member
-    and is done once. SOP items count for the run's own person only, until they sign."""
+    and is done once. SOP items count for the run's own person only, until they sign. Returns (item, run) rows with
+    the columns the callers read (item: id, run_id, text, due, role, sop_code, assignee_id; run: id, title,
+    assignee_id, department_id, positions, shift_type_id)."""
     today = today or date.today()
     unassigned = RunItem.assignee_id.is_(None)
     on_shifts = on_my_shifts(user)
@@ -322,8 +324,14 @@ def waiting_items(user: User, today: date | None = None) -> list[tuple[RunItem, 
     if user.role == "manager" and user.department_id is not None:
         for_me.append(sa.and_(unassigned, RunItem.role == "manager", sa.func.coalesce(
             RunPerson.department_id, ChecklistRun.department_id) == user.department_id))
+    # Bundles, not entities: an IT engineer may have a thousand new hires' items, and the ORM's identity map cost
+    # more than the query (bench/todo.py).
+    item = sa.orm.Bundle("item", RunItem.id, RunItem.run_id, RunItem.text, RunItem.due, RunItem.role,
+                         RunItem.sop_code, RunItem.assignee_id)
+    run = sa.orm.Bundle("run", ChecklistRun.id, ChecklistRun.title, ChecklistRun.assignee_id, ChecklistRun.department_id,
+                        ChecklistRun.positions, ChecklistRun.shift_type_id)
     rows = db.session.execute(
-        sa.select(RunItem, ChecklistRun).join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
+        sa.select(item, run).join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
         .outerjoin(RunPerson, RunPerson.id == ChecklistRun.assignee_id)
         .where(RunItem.done_at.is_(None), ChecklistRun.finished_at.is_(None), sa.or_(*for_me))
         .order_by(RunItem.due, RunItem.run_id, RunItem.position)).all()

@@ -67,7 +67,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine)
 
-    from app import acks, audit, auth, authoring, backup, checklists, demo, rosters, search, sops
+    from app import acks, audit, auth, authoring, backup, checklists, demo, notify, rosters, search, sops
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(sops.bp)
@@ -76,6 +76,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(authoring.bp)
     app.register_blueprint(checklists.bp)
     app.register_blueprint(rosters.bp)
+    app.register_blueprint(notify.bp)
     app.cli.add_command(audit.cli)
     for command in backup.commands:
         app.cli.add_command(command)

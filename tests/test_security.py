@@ -108,6 +108,12 @@ ROUTES = {
     "authoring.resolve": ("/admin/conflicts/999999", "admin"),
     "authoring.editors_page": ("/admin/editors", "admin"),
     "authoring.editors_change": ("/admin/editors", "admin"),
+    # Notifications (app/notify): channel 999999 does not exist.
+    "notify.channels": ("/admin/notify", "admin"),
+    "notify.add": ("/admin/notify", "admin"),
+    "notify.remove": ("/admin/notify/999999/remove", "admin"),
+    "notify.test": ("/admin/notify/999999/test", "admin"),
+    "notify.preferences": ("/account/notifications", "staff"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
 # Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
@@ -130,7 +136,8 @@ ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK
                                          "authoring.submit", "authoring.comment", "authoring.return_",
                                          "authoring.review_pass", "authoring.approve", "authoring.rebase",
                                          "authoring.feedback_reply", "authoring.feedback_link",
-                                         "authoring.feedback_close", "authoring.resolve")}}
+                                         "authoring.feedback_close", "authoring.resolve",
+                                         "notify.remove", "notify.test")}}
 ACCOUNTS = {"staff": "fo.staff", "manager": "fo.manager", "admin": "admin"}
 RANK = {"public": 0, "staff": 1, "manager": 2, "admin": 3}
 

@@ -50,7 +50,7 @@ class Robot:
                                        "body": json.loads(self.rfile.read(length))})
                 robot.arrived.set()
                 if robot.mode == "hang":
-                    robot.release.wait(10)
+                    robot.release.wait(60)  # released by the test (or at close)
                 status = 500 if robot.mode == "500" else 200
                 answer = b'{"errcode": 0, "errmsg": "ok"}' if status == 200 else b"oops"
                 try:

@@ -68,7 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         configure_sqlite(db.engine)
 
     from app import todo  # first: its home panel (what waits for me) heads the home page
-    from app import acks, audit, auth, authoring, backup, checklists, demo, rosters, search, sops
+    from app import acks, audit, auth, authoring, backup, checklists, demo, notify, rosters, search, sops
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(sops.bp)
@@ -78,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(checklists.bp)
     app.register_blueprint(rosters.bp)
     app.register_blueprint(todo.bp)
+    app.register_blueprint(notify.bp)
     app.cli.add_command(audit.cli)
     for command in backup.commands:
         app.cli.add_command(command)

@@ -49,6 +49,13 @@ class Defaults:
     SEARCH_REBUILD_WAIT = 10
     ROSTER_TIMEZONE = "Asia/Shanghai"  # shift times are wall-clock times here
     SWAP_NOTICE_DAYS = 2  # a swap closer to the shift than this needs the supervisor's approval
+    # Group-robot notifications (app/notify, docs/notifications.md): sent after commit in a background thread and by
+    # `flask notify send` from cron; each attempt waits this many seconds at most, a failed message is retried
+    # NOTIFY_RETRY_SECONDS later (×5 each time) until NOTIFY_MAX_ATTEMPTS, then marked failed. Links use PORTAL_URL.
+    NOTIFY_TIMEOUT = 3
+    NOTIFY_MAX_ATTEMPTS = 3
+    NOTIFY_RETRY_SECONDS = 60
+    NOTIFY_IN_BACKGROUND = True  # False: only `flask notify send` posts (e.g. a node without outbound access)
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 25
     MAIL_USE_TLS = False

@@ -3,7 +3,7 @@ and the numbers and dates a URL or form may carry."""
 from datetime import date
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, make_response, render_template, request
+from flask import Flask, current_app, flash, has_request_context, make_response, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -43,6 +43,14 @@ def local_path(url: str | None, fallback: str) -> str:
         return fallback
     parts = urlsplit(url)
     return fallback if parts.scheme or parts.netloc else url
+
+
+def path_for(endpoint: str, **values) -> str:
+    """url_for's path, also outside a request (a CLI command, a service called from a test): for event links."""
+    if has_request_context():
+        return url_for(endpoint, **values)
+    with current_app.test_request_context("/"):
+        return url_for(endpoint, **values)
 
 
 def private_cache(resp):

@@ -114,6 +114,12 @@ ROUTES = {
     "todo.go": ("/todo/go?key=swap:999999", "staff"),
     "todo.dashboard": ("/dashboard", "manager"),
     "todo.chase": ("/dashboard/chase", "manager"),
+    # Notifications (app/notify): channel 999999 does not exist.
+    "notify.channels": ("/admin/notify", "admin"),
+    "notify.add": ("/admin/notify", "admin"),
+    "notify.remove": ("/admin/notify/999999/remove", "admin"),
+    "notify.test": ("/admin/notify/999999/test", "admin"),
+    "notify.preferences": ("/account/notifications", "staff"),
 }
 # Allowed roles get 200, 303 or 422, except where the sweep's URL names nothing (on purpose).
 # Run 1 is the new hire's onboarding plan: other staff pass the role check and then meet the object's own
@@ -136,7 +142,8 @@ ALLOWED_STATUS = {"acks.remove_audience": (404,), "todo.chase": (404,), "checkli
                                          "authoring.submit", "authoring.comment", "authoring.return_",
                                          "authoring.review_pass", "authoring.approve", "authoring.rebase",
                                          "authoring.feedback_reply", "authoring.feedback_link",
-                                         "authoring.feedback_close", "authoring.resolve")}}
+                                         "authoring.feedback_close", "authoring.resolve",
+                                         "notify.remove", "notify.test")}}
 ACCOUNTS = {"staff": "fo.staff", "manager": "fo.manager", "admin": "admin"}
 RANK = {"public": 0, "staff": 1, "manager": 2, "admin": 3}
 

@@ -2,15 +2,21 @@
 import click
 
 from app.acks import bp
-from app.acks.remind import remind
+from app.acks.remind import announce_overdue, remind
 from app.extensions import db
 
 
 @bp.cli.command("remind")
 def remind_command():
-    """Email each person what they still have to sign (overdue first) and each manager a summary. Cron-able."""
+    """Email each person what they still have to sign (overdue first) and each manager a summary; post one overdue
+    summary per department to its group robot (committed first: a mail server that is down does not stop it)."""
+    departments = announce_overdue()
+    db.session.commit()
+    click.echo(f"overdue summaries queued for {departments} departments")
     outcome = remind()
     db.session.commit()
     click.echo(f"sent {len(outcome.sent)} emails")
+    if outcome.opted_out:
+        click.echo(f"email digest switched off, not reminded: {', '.join(outcome.opted_out)}")
     if outcome.skipped:
         click.echo(f"no email address, not reminded: {', '.join(outcome.skipped)}")

@@ -12,13 +12,17 @@ from app.acks.duties import DONE, OUTSTANDING, OVERDUE, by_state, duties
 from app.auth.models import User
 from app.extensions import db
 from app.mail import message, send
+from app.org import Department
 from app.panels import notes_for
+from app.waiting import Event, emit
+from app.web import path_for
 
 
 @dataclass
 class Outcome:
     sent: list[str] = field(default_factory=list)  # addresses
     skipped: list[str] = field(default_factory=list)  # usernames without an email address
+    opted_out: list[str] = field(default_factory=list)  # usernames who switched the email digest off
 
 
 def digests() -> tuple[list[tuple[User, dict]], dict[int, list[tuple[User, dict]]]]:
@@ -39,6 +43,9 @@ def compose(people, per_dept, outcome: Outcome) -> list[EmailMessage]:
     """A digest per person (overdue first) and a summary per manager of a department with people who owe."""
     messages = []
     for user, groups in people:
+        if not user.notify_email:
+            outcome.opted_out.append(user.username)
+            continue
         if not user.email:
             outcome.skipped.append(user.username)
             continue
@@ -47,11 +54,27 @@ def compose(people, per_dept, outcome: Outcome) -> list[EmailMessage]:
     managers = db.session.scalars(sa.select(User).where(User.role == "manager", User.active))
     for manager in managers:
         notes = notes_for(manager)  # what other features add (overdue SOP reviews)
-        if manager.email and (per_dept.get(manager.department_id) or notes):
+        if manager.email and manager.notify_email and (per_dept.get(manager.department_id) or notes):
             messages.append(message(manager, _l("SOP Portal: who in your department still has to sign"),
                                     "acks/email_summary.txt", people=per_dept.get(manager.department_id, []),
                                     notes=notes))
     return messages
+
+
+def announce_overdue() -> int:
+    """One "overdue signatures" event per department with overdue duties (counts only, no names); the group
+    robots hear it (app/notify). The caller commits. Returns how many departments were announced."""
+    people, _per_dept = digests()
+    late = defaultdict(lambda: [0, 0])  # department id -> [people, SOPs]
+    for user, groups in people:
+        if groups[OVERDUE] and user.department_id is not None:
+            late[user.department_id][0] += 1
+            late[user.department_id][1] += len(groups[OVERDUE])
+    for dept in db.session.scalars(sa.select(Department).where(Department.id.in_(late)).order_by(Department.id)):
+        n_people, n_sops = late[dept.id]
+        emit(Event(kind="overdue_signatures", text=f"{dept.name}：{n_people} 人共 {n_sops} 份SOP逾期未签阅，请督促签阅。",
+                   url=path_for("acks.department", code=dept.code), department_id=dept.id))
+    return len(late)
 
 
 def remind() -> Outcome:

@@ -35,6 +35,10 @@ class User(UserMixin, db.Model):
     # When the current department and positions took effect: new required reading is due from then.
     duties_since: Mapped[date | None]
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh")
+    # Channels a person may switch off for themselves (/account/notifications): the email digest, and being named
+    # in group-robot (WeCom/DingTalk) messages.
+    notify_email: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notify_robot: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     # Bumped by logout, password change and deactivation: every older session cookie stops working.
     session_version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=lambda: datetime.now(timezone.utc))

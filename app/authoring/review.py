@@ -14,10 +14,13 @@ from app import audit
 from app.auth.models import User
 from app.authoring.drafts import check_draft, is_stale, may_edit
 from app.authoring.models import Draft, DraftComment, DocSignature
-from app.authoring.permissions import AuthoringError, approvers, can_author, can_view, check_signer, reviewers
+from app.authoring.permissions import (AuthoringError, approvers, can_author, can_view, check_signer, draft_meta,
+                                       reviewers)
 from app.extensions import db
 from app.clock import utcnow
 from app.sops.models import Sop, SopRevision
+from app.waiting import Event, emit
+from app.web import path_for
 
 # The words each signature carries, as the signer saw them (stored with the signature).
 MEANING_TEXT = {
@@ -107,6 +110,10 @@ def submit(draft: Draft, user: User) -> Draft:
             raise AuthoringError("Line %(line)s: %(reason)s", 422, line=problems[0].line, reason=problems[0].reason)
     transition(draft, ("draft",), "in_review", holder_id=None, held_until=None)
     sign(user, "authored", draft=draft, content_sha256=sha256(draft.text), method="session", note=draft.change_note)
+    title = draft_meta(draft).get("title")
+    emit(Event(kind="draft_review", text=f"SOP草稿待审核：{draft.code}" + (f" {title}" if isinstance(title, str) else "") + "。",
+               url=path_for("authoring.draft", draft_id=draft.id), department_id=draft.department_id,
+               user_ids=tuple(u.id for u in reviewers(draft) if u.id != user.id), extra={"draft_id": draft.id}))
     return draft
 
 

@@ -13,6 +13,8 @@ from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
 from app.rosters.shifts import now_utc, span
 from app.clock import utcnow
+from app.waiting import Event, emit
+from app.web import path_for
 
 
 class RosterError(UserError):
@@ -100,7 +102,15 @@ def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
     db.session.add(swap)
     db.session.flush()
     audit.record("swap.request", f"team:{team.code}", {"swap": swap.id, "day": entry.day, "to": colleague.username})
+    emit(Event(kind="swap_requested", text=f"有一个换班请求等你回复：{shift_label(entry)}（{team.name}）。",
+               url=path_for("rosters.swaps"), user_ids=(colleague.id,), team_id=team.id,
+               department_id=team.department_id, extra={"swap_id": swap.id}))
     return swap
+
+
+def shift_label(entry: RosterEntry) -> str:
+    """"12月3日 白班": the day and shift a message names (always Chinese: the group reads Chinese)."""
+    return f"{entry.day.month}月{entry.day.day}日 {entry.shift_type.name}"
 
 
 def short_notice(entry: RosterEntry) -> bool:
@@ -132,6 +142,10 @@ def answer_swap(user: User, swap_id: int, accept: bool) -> SwapRequest:
         swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "declined", None, user.id, utcnow()
     elif short_notice(swap.entry):
         swap.status, swap.needs_approval = "accepted", True
+        team = db.session.get(Team, swap.team_id)
+        emit(Event(kind="swap_approval", text=f"一个临近班次的换班等待审批：{shift_label(swap.entry)}（{team.name}）。",
+                   url=path_for("rosters.swaps"), user_ids=(team.supervisor_id,) if team.supervisor_id else (),
+                   team_id=team.id, department_id=team.department_id, extra={"swap_id": swap.id}))
     else:
         apply_swap(swap, user)
     audit.record("swap.answer", f"swap:{swap.id}", {"accept": accept, "status": swap.status})
@@ -174,6 +188,10 @@ def save_handover(user: User, team: Team, shift: ShiftType, day: date, notes: di
     if handover is None:
         handover = Handover(team_id=team.id, shift_type_id=shift.id, day=day, author_id=user.id)
         db.session.add(handover)
+        # Only a new handover is announced: rewriting it before the confirmation does not post again.
+        emit(Event(kind="handover_waiting", text=f"{team.name} {day.month}月{day.day}日 {shift.name}的交接班已填写，等待接班人确认。",
+                   url=path_for("rosters.handover", code=team.code, shift=shift.code, day=day.isoformat()),
+                   team_id=team.id, department_id=team.department_id))
     handover.notes_json = json.dumps({k: (notes.get(k) or "").strip() for k in CATEGORIES}, ensure_ascii=False)
     handover.updated_at = utcnow()
     db.session.flush()

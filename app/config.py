@@ -10,7 +10,7 @@ DEV_SECRET_KEY = "dev-only-change-me"
 
 class Defaults:
     SECRET_KEY = DEV_SECRET_KEY  # refused outside debug and tests: see secret_key_problem()
-    AUDIT_KEY = None  # keys the audit chain; default: instance/audit.key, created on first use (README: Records)
+    AUDIT_KEY = None  # keys the audit chain; default: instance/audit.key, created on first use (docs/records.md)
     SQLALCHEMY_DATABASE_URI = None  # set in create_app: sqlite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS = {}  # PostgreSQL adds pool_pre_ping in create_app; SQLite needs no ping
     SOP_DIR = None  # default: <repo>/content/sops
@@ -19,7 +19,7 @@ class Defaults:
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # True in production (see gunicorn.conf.py / README)
+    SESSION_COOKIE_SECURE = False  # True in production (see gunicorn.conf.py / docs/deployment.md)
     PERMANENT_SESSION_LIFETIME = 12 * 3600
     WTF_CSRF_TIME_LIMIT = 12 * 3600  # as long as a session; an expired token gets a clear message
     # memory:// counts in each process: fine for `flask run`; gunicorn.conf.py refuses it with several workers.

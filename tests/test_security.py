@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, url_for
 
 from app import create_app
 from app.audit import AuditEvent
@@ -224,8 +224,10 @@ def test_authenticated_pages_fragments_and_exports_are_not_stored(app, client, a
     feed = db.session.scalar(sa.select(CalendarToken).order_by(CalendarToken.id.desc()).limit(1))
     r = app.test_client().get(f"/calendar/{feed.token}.ics")  # no session: the address is the credential
     assert r.status_code == 200 and r.cache_control.no_store
-    r = client.get("/static/vendor/htmx/htmx.min.js")  # static files keep their week of caching
-    assert not r.cache_control.no_store and r.cache_control.max_age == 7 * 24 * 3600
+    with app.test_request_context():
+        url = url_for("static", filename="vendor/htmx/htmx.min.js")
+    r = client.get(url)  # a versioned static file is kept for a year (tests/test_assets.py)
+    assert not r.cache_control.no_store and r.cache_control.max_age == 31536000 and r.cache_control.immutable
     r.close()
 
 
@@ -354,7 +356,7 @@ def test_server_error_page_is_in_the_portals_look(app):
 
 
 # Read scope: role × route × foreign id ----------------------------------------------------------------
-# Who may read another team's or department's objects (README "Who may read what"). Each object route is
+# Who may read another team's or department's objects (docs/security.md "Who may read what"). Each object route is
 # requested by seven people: the object's own person or team member, a colleague of the same department who is
 # not on the team (nor the run's person), the team's supervisor (a staff member of another department, so that
 # the supervisor rule is tested apart from the manager rule), a staff member and a manager of another

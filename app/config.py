@@ -30,6 +30,7 @@ class Defaults:
     LOGIN_LIMIT_IP = "20 per minute"  # login attempts per address
     LOGIN_LIMIT_ACCOUNT = "5 per minute"  # login attempts per (account, address): never locks out the owner elsewhere
     PROXY_HOPS = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted (ProxyFix); 0 = none
+    CHECKLIST_PHOTO_MAX_BYTES = 10 * 1024 * 1024  # a checklist item's photo evidence (a phone's JPEG is 2-6 MB)
     NOTE_MAX_CHARS = 4000  # free text: a handover note, an open item, an addendum, a checklist note
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -51,6 +51,7 @@ ROUTES = {
     "checklists.reassign_item": ("/checklists/runs/1/items/1/reassign", "manager"),
     "checklists.finish_run": ("/checklists/runs/1/finish", "staff"),
     "checklists.record": ("/checklists/runs/1/record", "staff"),
+    "checklists.photo": ("/checklists/runs/1/photos/1", "staff"),
     "checklists.onboarding": ("/onboarding", "staff"),
     "checklists.team": ("/checklists/team", "manager"),
     "checklists.history": ("/checklists/templates/CL-FO-NA-PRECHECK", "manager"),
@@ -116,6 +117,7 @@ OBJECT_CHECK = (200, 303, 403, 422)
 ALLOWED_STATUS = {"acks.remove_audience": (404,), "checklists.run": OBJECT_CHECK, "checklists.item": OBJECT_CHECK,
                   "checklists.tick_item": OBJECT_CHECK, "checklists.finish_run": OBJECT_CHECK,
                   "checklists.record": OBJECT_CHECK,
+                  "checklists.photo": (403, 404),  # run 1 has no photo: its person and admins get 404
                   # Team actions: only the team's supervisor (fo.manager) or an admin gets past the object check.
                   "rosters.cell_edit": OBJECT_CHECK, "rosters.cell_set": (403, 404), "rosters.generate_period": OBJECT_CHECK,
                   "rosters.import_file": OBJECT_CHECK,
@@ -377,6 +379,17 @@ def newhire_run():
         User.username == "newhire", ChecklistRun.kind == "onboarding"))
 
 
+def newhire_photo():
+    """A photo on the new hire's plan (inserted directly: the plan has no photo item)."""
+    from app.checklists.models import ItemPhoto
+    run = newhire_run()
+    photo = ItemPhoto(item_id=run.items[0].id, content_type="image/png", size=8, sha256="0" * 64,
+                      data=b"\x89PNG\r\n\x1a\n", uploaded_by_id=run.assignee_id)
+    db.session.add(photo)
+    db.session.commit()
+    return f"/checklists/runs/{run.id}/photos/{photo.id}"
+
+
 def yesterday():
     from datetime import date, timedelta
     return date.today() - timedelta(days=1)
@@ -394,6 +407,7 @@ READ_SCOPE = {
     "checklists.item": ("GET", lambda: f"/checklists/runs/{newhire_run().id}/items/{newhire_run().items[0].id}",
                         "newhire", RUN_SCOPE),
     "checklists.record": ("GET", lambda: f"/checklists/runs/{newhire_run().id}/record", "newhire", RUN_SCOPE),
+    "checklists.photo": ("GET", newhire_photo, "newhire", RUN_SCOPE),
     "checklists.history": ("GET", lambda: "/checklists/templates/CL-FO-NA-PRECHECK", "fo.night", MANAGER_SCOPE),
     "acks.department": ("GET", lambda: "/acks/departments/FO", "fo.night", MANAGER_SCOPE),
     "acks.department_matrix": ("GET", lambda: "/acks/departments/FO/matrix", "fo.night", MANAGER_SCOPE),

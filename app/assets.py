@@ -97,8 +97,11 @@ def serve(filename: str):
         resp.content_encoding = encoding
     if compressible:
         resp.vary.add("Accept-Encoding")
+    resp.headers.pop("Content-Disposition", None)  # send_file names the gzip copy; the URL names the file
+    resp.expires = None
     resp.cache_control.public = True
     if request.args.get("v") == full[:12]:
+        resp.cache_control.no_cache = None
         resp.cache_control.max_age = YEAR
         resp.cache_control.immutable = True
     else:

@@ -74,7 +74,8 @@ def test_small_and_binary_files_are_sent_as_they_are(static_app):
 def test_current_version_is_cached_for_a_year(static_app):
     r = get(static_app, versioned(static_app, "js/big.js"), GZ)
     assert r.cache_control.public and r.cache_control.max_age == 31536000 and r.cache_control.immutable
-    assert not r.cache_control.no_store
+    assert not r.cache_control.no_store and not r.cache_control.no_cache and "Expires" not in r.headers
+    assert "Content-Disposition" not in r.headers
     for stale in ("/static/js/big.js", "/static/js/big.js?v=000000000000"):
         r = get(static_app, stale, GZ)
         assert r.status_code == 200 and r.cache_control.no_cache and not r.cache_control.immutable, stale

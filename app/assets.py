@@ -98,7 +98,6 @@ def serve(filename: str):
     if compressible:
         resp.vary.add("Accept-Encoding")
     resp.headers.pop("Content-Disposition", None)  # send_file names the gzip copy; the URL names the file
-    resp.expires = None
     resp.cache_control.public = True
     if request.args.get("v") == full[:12]:
         resp.cache_control.no_cache = None
@@ -107,6 +106,7 @@ def serve(filename: str):
     else:
         resp.cache_control.max_age = None
         resp.cache_control.no_cache = True  # stale or unversioned: revalidate (a 304 when unchanged)
+    resp.headers.pop("Expires", None)  # Cache-Control says it all
     return resp
 
 

@@ -23,10 +23,12 @@ instance/secret_key: | install
 	@umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > $@.tmp && mv $@.tmp $@
 	@echo "wrote a random SECRET_KEY to $@ (keep it: a new key logs everyone out)"
 
-# venv + install, a secret key, migrate, demo content and users (credentials printed), serve on http://127.0.0.1:5000
+# venv + install, a secret key, migrate, demo content and users (credentials printed), gzip the static files
+# (instance/static/; the server would do it on first request anyway), serve on http://127.0.0.1:5000
 run: install translations instance/secret_key
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo load
+	$(BIN)/flask assets compress
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 # The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (.ci/run sets it).

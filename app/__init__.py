@@ -5,7 +5,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import web
+from app import assets, web
 from app.access import check_access
 from app.config import load, secret_key_problem
 from app.extensions import babel, configure_sqlite, csrf, db, htmx, limiter, login_manager, migrate, select_locale
@@ -85,4 +85,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.cli.add_command(demo.cli)
     app.before_request(check_access)
     web.init_app(app)
+    assets.init_app(app)
     return app

@@ -10,7 +10,7 @@ DEV_SECRET_KEY = "dev-only-change-me"
 
 class Defaults:
     SECRET_KEY = DEV_SECRET_KEY  # refused outside debug and tests: see secret_key_problem()
-    AUDIT_KEY = None  # keys the audit chain; default: instance/audit.key, created on first use (README: Records)
+    AUDIT_KEY = None  # keys the audit chain; default: instance/audit.key, created on first use (docs/records.md)
     SQLALCHEMY_DATABASE_URI = None  # set in create_app: sqlite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS = {}  # PostgreSQL adds pool_pre_ping in create_app; SQLite needs no ping
     SOP_DIR = None  # default: <repo>/content/sops
@@ -19,7 +19,7 @@ class Defaults:
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    SESSION_COOKIE_SECURE = False  # True in production (see gunicorn.conf.py / README)
+    SESSION_COOKIE_SECURE = False  # True in production (see gunicorn.conf.py / docs/deployment.md)
     PERMANENT_SESSION_LIFETIME = 12 * 3600
     WTF_CSRF_TIME_LIMIT = 12 * 3600  # as long as a session; an expired token gets a clear message
     # memory:// counts in each process: fine for `flask run`; gunicorn.conf.py refuses it with several workers.
@@ -30,6 +30,7 @@ class Defaults:
     LOGIN_LIMIT_IP = "20 per minute"  # login attempts per address
     LOGIN_LIMIT_ACCOUNT = "5 per minute"  # login attempts per (account, address): never locks out the owner elsewhere
     PROXY_HOPS = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted (ProxyFix); 0 = none
+    CHECKLIST_PHOTO_MAX_BYTES = 10 * 1024 * 1024  # a checklist item's photo evidence (a phone's JPEG is 2-6 MB)
     NOTE_MAX_CHARS = 4000  # free text: a handover note, an open item, an addendum, a checklist note
     BABEL_DEFAULT_LOCALE = "zh"
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"

@@ -55,7 +55,7 @@ def path_for(endpoint: str, **values) -> str:
 
 def private_cache(resp):
     """Nothing shown to a logged-in user is kept by the browser or a proxy (back button after logout, a shared
-    PC's disk cache): pages, fragments and exports are no-store. Static files keep their caching."""
+    PC's disk cache): pages, fragments and exports are no-store. Static files keep their caching (app/assets.py)."""
     if request.endpoint != "static" and current_user and current_user.is_authenticated:
         resp.cache_control.no_store = True
         resp.cache_control.private = True
@@ -110,9 +110,6 @@ def security_headers(resp):
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
     resp.headers.setdefault("X-Frame-Options", "DENY")
-    if request.path.startswith("/static/vendor/"):
-        resp.cache_control.max_age = 7 * 24 * 3600
-        resp.cache_control.public = True
     return resp
 
 

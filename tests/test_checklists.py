@@ -1,5 +1,8 @@
 """Checklist templates, runs, ticking, onboarding, working days, recurring schedules and the pages."""
+import io
 import re
+import struct
+import zlib
 import shutil
 import threading
 from datetime import date, timedelta
@@ -12,7 +15,7 @@ from app.audit import AuditEvent
 from app.auth.models import User
 from app.auth.service import UserData, create_user
 from app.checklists.content import ContentError, parse_items
-from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
+from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, ItemPhoto, RunItem
 from app.checklists.runs import schedule, start_onboarding
 from app.checklists.sync import sync_templates
 from app.extensions import db
@@ -302,7 +305,7 @@ def test_a_finished_run_refuses_ticks(client, auth):
     db.session.commit()
     run = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.dedupe_key.like("recurring:CL-FO-NA-PRECHECK:%")))
     for item in run.items:
-        assert tick(auth, run, item, note="已核对", number="2000").status_code == 200
+        assert tick(auth, run, item, note="已核对", number="2000", photo=(io.BytesIO(png()), "safe.png")).status_code == 200
     r = auth.post(f"/checklists/runs/{run.id}/finish", token_from=f"/checklists/runs/{run.id}")
     assert r.status_code == 303
     db.session.expire_all()
@@ -516,3 +519,101 @@ def test_template_history_counts_only_the_departments_the_manager_manages(client
     auth.logout()
     auth.login("admin")
     assert link in client.get("/checklists/templates/CL-FO-NA-PRECHECK").get_data(as_text=True)
+
+
+# Photo evidence -------------------------------------------------------------------------------------------
+
+
+def png(width: int = 4, height: int = 3) -> bytes:
+    """A real (tiny, grey) PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def precheck_run() -> ChecklistRun:
+    schedule(date.today())
+    db.session.commit()
+    return db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.dedupe_key.like("recurring:CL-FO-NA-PRECHECK:%")))
+
+
+def test_photo_annotation_is_parsed():
+    items = parse_items("- [ ] 保险柜已上锁 {照片}\n- [ ] Safe locked {photo}", 1, set())
+    assert [(i.text, i.evidence) for i in items] == [("保险柜已上锁", "photo"), ("Safe locked", "photo")]
+
+
+def test_a_photo_item_offers_the_camera_and_needs_a_photo(client, auth):
+    auth.login("fo.night")
+    run = precheck_run()
+    item = item_where(run, "保险柜")
+    html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
+    form = re.search(rf'<form[^>]*items/{item.id}"[^>]*>.*?</form>', html, re.S).group(0)
+    assert 'enctype="multipart/form-data"' in form
+    assert re.search(r'<input type="file" name="photo" accept="image/\*" capture="environment" required>', form)
+    r = tick(auth, run, item)
+    assert r.status_code == 422 and "请拍一张照片" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RunItem, item.id).done_at is None
+
+
+def test_a_photo_is_kept_shown_and_served_to_those_who_may_see_the_run(app, client, auth):
+    auth.login("fo.night")
+    run = precheck_run()
+    item = item_where(run, "保险柜")
+    r = tick(auth, run, item, photo=(io.BytesIO(png()), "IMG_0001.HEIC"))  # the name is not what counts
+    assert r.status_code == 200
+    photo = db.session.scalar(sa.select(ItemPhoto).where(ItemPhoto.item_id == item.id))
+    assert photo.content_type == "image/png" and photo.data == png() and photo.size == len(png())
+    assert photo.uploaded_by_id == user("fo.night").id
+    url = f"/checklists/runs/{run.id}/photos/{photo.id}"
+    assert f'src="{url}"' in r.get_data(as_text=True)  # the ticked item shows it at once
+    assert f'src="{url}"' in client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
+    served = client.get(url)
+    assert served.status_code == 200 and served.mimetype == "image/png" and served.data == png()
+    assert served.headers["X-Content-Type-Options"] == "nosniff" and served.cache_control.no_store
+    event = db.session.scalar(sa.select(ItemEvent).where(ItemEvent.item_id == item.id))
+    assert f'"photo": {photo.id}' in event.detail
+    assert client.get(f"/checklists/runs/{run.id}/photos/{photo.id + 1000}").status_code == 404
+    other = onboarding_run()  # the photo's id under another run that the user may see is not found
+    auth.logout()
+    auth.login("newhire")
+    assert client.get(url).status_code == 403  # not the new hire's run
+    assert client.get(f"/checklists/runs/{other.id}/photos/{photo.id}").status_code == 404
+    with pytest.raises(Exception, match="append-only"):
+        db.session.execute(sa.update(ItemPhoto).values(size=1))
+        db.session.flush()
+    db.session.rollback()
+
+
+@pytest.mark.parametrize("fake", [b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+                                  b"MZ\x90\x00 an executable renamed to .jpg", b"GIF89a not a camera photo", b""])
+def test_a_file_that_is_not_a_photo_is_refused_and_the_item_stays_open(client, auth, fake):
+    auth.login("fo.night")
+    run = precheck_run()
+    item = item_where(run, "保险柜")
+    r = tick(auth, run, item, photo=(io.BytesIO(fake), "photo.jpg"))
+    assert r.status_code == 422
+    assert ("不是照片" if fake else "请拍一张照片") in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RunItem, item.id).done_at is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ItemPhoto)) == 0
+
+
+def test_an_oversized_photo_is_refused_with_the_limit(app, client, auth):
+    app.config["CHECKLIST_PHOTO_MAX_BYTES"] = 100 * 1024  # small, so the test client keeps the upload in memory
+    auth.login("fo.night")
+    run = precheck_run()
+    item = item_where(run, "保险柜")
+    big = b"\xff\xd8\xff\xe0" + b"\0" * (300 * 1024)
+    r = tick(auth, run, item, photo=(io.BytesIO(big), "big.jpg"))
+    assert r.status_code == 413
+    text = r.get_data(as_text=True)
+    assert "照片大小为 0.3 MB，上限为 0.1 MB" in text
+    db.session.expire_all()
+    assert db.session.get(RunItem, item.id).done_at is None
+    r = tick(auth, run, item, headers={}, photo=(io.BytesIO(big), "big.jpg"))  # without JavaScript
+    assert r.status_code == 303
+    assert "上限为 0.1 MB" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert tick(auth, run, item, photo=(io.BytesIO(b"\xff\xd8\xff\xe0" + b"\0" * 1000), "ok.jpg")).status_code == 200

@@ -4,7 +4,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, url_for
 
 from app import create_app
 from app.audit import AuditEvent
@@ -51,6 +51,7 @@ ROUTES = {
     "checklists.reassign_item": ("/checklists/runs/1/items/1/reassign", "manager"),
     "checklists.finish_run": ("/checklists/runs/1/finish", "staff"),
     "checklists.record": ("/checklists/runs/1/record", "staff"),
+    "checklists.photo": ("/checklists/runs/1/photos/1", "staff"),
     "checklists.onboarding": ("/onboarding", "staff"),
     "checklists.team": ("/checklists/team", "manager"),
     "checklists.history": ("/checklists/templates/CL-FO-NA-PRECHECK", "manager"),
@@ -128,6 +129,7 @@ OBJECT_CHECK = (200, 303, 403, 422)
 ALLOWED_STATUS = {"acks.remove_audience": (404,), "todo.chase": (404,), "checklists.run": OBJECT_CHECK, "checklists.item": OBJECT_CHECK,
                   "checklists.tick_item": OBJECT_CHECK, "checklists.finish_run": OBJECT_CHECK,
                   "checklists.record": OBJECT_CHECK,
+                  "checklists.photo": (403, 404),  # run 1 has no photo: its person and admins get 404
                   # Team actions: only the team's supervisor (fo.manager) or an admin gets past the object check.
                   "rosters.cell_edit": OBJECT_CHECK, "rosters.cell_set": (403, 404), "rosters.generate_period": OBJECT_CHECK,
                   "rosters.import_file": OBJECT_CHECK,
@@ -237,8 +239,10 @@ def test_authenticated_pages_fragments_and_exports_are_not_stored(app, client, a
     feed = db.session.scalar(sa.select(CalendarToken).order_by(CalendarToken.id.desc()).limit(1))
     r = app.test_client().get(f"/calendar/{feed.token}.ics")  # no session: the address is the credential
     assert r.status_code == 200 and r.cache_control.no_store
-    r = client.get("/static/vendor/htmx/htmx.min.js")  # static files keep their week of caching
-    assert not r.cache_control.no_store and r.cache_control.max_age == 7 * 24 * 3600
+    with app.test_request_context():
+        url = url_for("static", filename="vendor/htmx/htmx.min.js")
+    r = client.get(url)  # a versioned static file is kept for a year (tests/test_assets.py)
+    assert not r.cache_control.no_store and r.cache_control.max_age == 31536000 and r.cache_control.immutable
     r.close()
 
 
@@ -367,7 +371,7 @@ def test_server_error_page_is_in_the_portals_look(app):
 
 
 # Read scope: role × route × foreign id ----------------------------------------------------------------
-# Who may read another team's or department's objects (README "Who may read what"). Each object route is
+# Who may read another team's or department's objects (docs/security.md "Who may read what"). Each object route is
 # requested by seven people: the object's own person or team member, a colleague of the same department who is
 # not on the team (nor the run's person), the team's supervisor (a staff member of another department, so that
 # the supervisor rule is tested apart from the manager rule), a staff member and a manager of another
@@ -388,6 +392,17 @@ def newhire_run():
         User.username == "newhire", ChecklistRun.kind == "onboarding"))
 
 
+def newhire_photo():
+    """A photo on the new hire's plan (inserted directly: the plan has no photo item)."""
+    from app.checklists.models import ItemPhoto
+    run = newhire_run()
+    photo = ItemPhoto(item_id=run.items[0].id, content_type="image/png", size=8, sha256="0" * 64,
+                      data=b"\x89PNG\r\n\x1a\n", uploaded_by_id=run.assignee_id)
+    db.session.add(photo)
+    db.session.commit()
+    return f"/checklists/runs/{run.id}/photos/{photo.id}"
+
+
 def yesterday():
     from datetime import date, timedelta
     return date.today() - timedelta(days=1)
@@ -405,6 +420,7 @@ READ_SCOPE = {
     "checklists.item": ("GET", lambda: f"/checklists/runs/{newhire_run().id}/items/{newhire_run().items[0].id}",
                         "newhire", RUN_SCOPE),
     "checklists.record": ("GET", lambda: f"/checklists/runs/{newhire_run().id}/record", "newhire", RUN_SCOPE),
+    "checklists.photo": ("GET", newhire_photo, "newhire", RUN_SCOPE),
     "checklists.history": ("GET", lambda: "/checklists/templates/CL-FO-NA-PRECHECK", "fo.night", MANAGER_SCOPE),
     "acks.department": ("GET", lambda: "/acks/departments/FO", "fo.night", MANAGER_SCOPE),
     "acks.department_matrix": ("GET", lambda: "/acks/departments/FO/matrix", "fo.night", MANAGER_SCOPE),

@@ -5,6 +5,7 @@ An item line may carry, anywhere in its text:
     [[FO-NA-001]]            read and acknowledge this SOP (complete only when signed)
     {备注} / {note}          a note is required as evidence
     {数值} / {number}        a number is required as evidence (e.g. the closing balance)
+    {照片} / {photo}         a photo is required as evidence (taken with the phone's camera)
     @经理 / @manager, @IT / @it, @新员工 / @newhire   who does it (default: the person the run is for)
 """
 import hashlib
@@ -22,7 +23,7 @@ TASK = re.compile(r"^\s*[-*+]\s+\[[ xX]\]\s+(.+?)\s*$")
 HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*#*\s*$")
 OFFSET = re.compile(r"[（(]\s*(?:第\s*([^）)]*?)\s*天|day\s+([^）)]*?))\s*[)）]", re.I)
 SOP_REF = re.compile(r"\[\[\s*([^\]]+?)\s*\]\]")
-EVIDENCE = {"备注": "note", "note": "note", "数值": "number", "number": "number"}
+EVIDENCE = {"备注": "note", "note": "note", "数值": "number", "number": "number", "照片": "photo", "photo": "photo"}
 EVIDENCE_RE = re.compile(r"\{(" + "|".join(EVIDENCE) + r")\}", re.I)
 ROLES = {"经理": "manager", "manager": "manager", "it": "it", "新员工": "assignee", "newhire": "assignee",
          "员工": "assignee"}
@@ -36,7 +37,7 @@ class Item:
     line: int
     day: int | None = None
     sop: str | None = None
-    evidence: str = ""  # "" | note | number
+    evidence: str = ""  # "" | note | number | photo
     role: str = "assignee"  # assignee | manager | it
 
 

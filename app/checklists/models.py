@@ -1,4 +1,4 @@
-"""Checklist templates (from content/checklists), their revisions, runs, items and item history."""
+"""Checklist templates (from content/checklists), their revisions, runs, items, item history and photo evidence."""
 import json
 from datetime import date, datetime
 
@@ -79,7 +79,7 @@ class RunItem(db.Model):
     text: Mapped[str] = mapped_column(sa.Text)
     due: Mapped[date | None]
     sop_code: Mapped[str | None] = mapped_column(sa.String(64))
-    evidence: Mapped[str] = mapped_column(sa.String(16), default="")  # "" | note | number
+    evidence: Mapped[str] = mapped_column(sa.String(16), default="")  # "" | note | number | photo
     role: Mapped[str] = mapped_column(sa.String(16), default="assignee")  # assignee | manager | it
     assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user.id"), index=True)  # reassigned to them
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
@@ -99,3 +99,16 @@ class ItemEvent(db.Model):
     action: Mapped[str] = mapped_column(sa.String(16))  # tick | untick | reassign
     at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     detail: Mapped[str] = mapped_column(sa.Text, default="")  # the note / number / new assignee
+
+
+class ItemPhoto(db.Model):
+    """A photo taken as an item's evidence. Kept in the database, as draft attachments are, so every app node
+    sees it; append-only (triggers): ticking again after an untick adds a photo, the old one stays."""
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(sa.ForeignKey("run_item.id"), index=True)
+    content_type: Mapped[str] = mapped_column(sa.String(32))  # from the file's first bytes, never the browser's
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)  # the run page lists photos, not bytes
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

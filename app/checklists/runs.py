@@ -1,4 +1,5 @@
 """Starting runs (onboarding, recurring, ad hoc), ticking items, finishing, and who may do what."""
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -13,7 +14,7 @@ from app.acks.duties import signed_codes
 from app.auth.models import User
 from app.checklists.content import Item
 from app.errors import UserError, check_length
-from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
+from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemplate, ItemEvent, ItemPhoto, RunItem
 from app.extensions import db
 from app.org import Department, Position
 from app.clock import utcnow
@@ -195,8 +196,33 @@ def lock(item_id: int) -> RunItem | None:
                              .execution_options(populate_existing=True))
 
 
-def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = "", number: str = "") -> RunItem:
-    """Tick or untick; every call is one event in the item's history. The caller commits."""
+def photo_type(data: bytes) -> str | None:
+    """The image type by its first bytes (what a phone camera or gallery gives), whatever the name says."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def check_photo(data: bytes) -> str:
+    """A real photo within CHECKLIST_PHOTO_MAX_BYTES: its content type, else a RunError saying what to do."""
+    limit = current_app.config["CHECKLIST_PHOTO_MAX_BYTES"]
+    if len(data) > limit:
+        raise RunError("The photo is %(size)s MB; the limit is %(limit)s MB. Take it again at a lower resolution.",
+                       413, size=f"{len(data) / 1048576:.1f}", limit=f"{limit / 1048576:.1f}")
+    kind = photo_type(data)
+    if kind is None:
+        raise RunError("That file is not a photo. Take a picture, or choose a JPEG, PNG or WebP image.", 422)
+    return kind
+
+
+def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = "", number: str = "",
+         photo: bytes | None = None) -> RunItem:
+    """Tick or untick; every call is one event in the item's history. A photo is checked and kept as evidence.
+    The caller commits."""
     item = lock(item_id)
     if item is None or item.run_id != run.id:
         raise RunError("There is no such item in this checklist.", 404)
@@ -217,6 +243,15 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
             raise RunError("Enter a number before ticking this item (for example 12850.00).") from None
     if done and item.done_at is not None and item.done_by_id != user.id:
         raise done_by_other(item)
+    kept = None
+    if done and item.evidence == "photo" and item.done_at is None:
+        if not photo:
+            raise RunError("Take a photo before ticking this item.")
+        kind = check_photo(photo)
+        kept = ItemPhoto(item_id=item.id, content_type=kind, size=len(photo), sha256=hashlib.sha256(photo).hexdigest(),
+                         data=photo, uploaded_by_id=user.id)
+        db.session.add(kept)
+        db.session.flush()
     if done and item.done_at is None:
         # Conditional: of two people ticking a group item at once, the first wins and the second is told who.
         won = db.session.execute(sa.update(RunItem).where(RunItem.id == item.id, RunItem.done_at.is_(None))
@@ -228,7 +263,8 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
         item.done_at, item.done_by_id = None, None
         audit.record("checklist.untick", f"run:{run.id}", {"item": item.position, "text": item.text})
     db.session.add(ItemEvent(item_id=item.id, user_id=user.id, action="tick" if done else "untick",
-                             detail=json.dumps({k: v for k, v in (("note", note), ("number", number)) if v},
+                             detail=json.dumps({k: v for k, v in (("note", note), ("number", number),
+                                                                  ("photo", kept.id if kept else None)) if v},
                                                ensure_ascii=False)))
     return item
 

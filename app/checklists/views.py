@@ -2,7 +2,7 @@
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -10,7 +10,7 @@ from app.access import allow
 from app.auth.models import User
 from app.checklists import bp
 from app.checklists.content import parse_items
-from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, RunItem
+from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, ItemPhoto, RunItem
 from app.checklists.runs import (RunError, completion, finish, manages, may_read_template, may_see, may_tick, reassign,
                                  on_my_shifts, start_from_sop, team_member, tick,
                                  waiting_items)
@@ -84,9 +84,14 @@ def run_context(run: ChecklistRun) -> dict:
     sections: dict[str, list[RunItem]] = {}
     for item in run.items:
         sections.setdefault(item.section, []).append(item)
+    photos: dict[int, ItemPhoto] = {}  # each item's latest photo (the evidence of its current tick)
+    for photo in db.session.scalars(sa.select(ItemPhoto).where(ItemPhoto.item_id.in_([i.id for i in run.items]))
+                                     .order_by(ItemPhoto.id)):
+        photos[photo.item_id] = photo
     return {"run": run, "done": done, "progress": progress, "sections": sections, "today": date.today(),
             "manager": manages(current_user, run), "may_tick": lambda i: may_tick(current_user, run, i),
-            "warn_years": unconfigured_years(*(i.due for i in run.items if i.due))}
+            "warn_years": unconfigured_years(*(i.due for i in run.items if i.due)), "photos": photos,
+            "entered": {}}
 
 
 @bp.get("/checklists/runs/<int:run_id>")
@@ -110,12 +115,13 @@ def item(run_id: int, item_id: int):
 @bp.post("/checklists/runs/<int:run_id>/items/<int:item_id>")
 @allow("staff")
 def tick_item(run_id: int, item_id: int):
-    """Tick (done=1) or untick (done=0) an item, with its note or number."""
+    """Tick (done=1) or untick (done=0) an item, with its note, number or photo (multipart)."""
     run_ = get_run(run_id)
     error, status = None, 200
+    upload = request.files.get("photo")
     try:
         tick(current_user, run_, item_id, request.form.get("done") == "1", request.form.get("note", ""),
-             request.form.get("number", ""))
+             request.form.get("number", ""), upload.read() if upload and upload.filename else None)
     except RunError as e:
         db.session.rollback()
         if e.status == 404:
@@ -130,7 +136,23 @@ def tick_item(run_id: int, item_id: int):
     run_ = get_run(run_id)
     ctx = run_context(run_)
     found = next(i for i in run_.items if i.id == item_id)
+    if error:  # what was typed stays in the form
+        ctx["entered"] = {"note": request.form.get("note", ""), "number": request.form.get("number", "")}
     return render("checklists/run.html", "checklists/_item_oob.html", status, item=found, error=error, **ctx)
+
+
+@bp.get("/checklists/runs/<int:run_id>/photos/<int:photo_id>")
+@allow("staff")
+def photo(run_id: int, photo_id: int):
+    """A photo taken as an item's evidence, for whoever may see the run."""
+    run_ = get_run(run_id)
+    found = db.session.get(ItemPhoto, photo_id)
+    if found is None or found.item_id not in {i.id for i in run_.items}:
+        abort(404)
+    resp = make_response(found.data)
+    resp.mimetype = found.content_type  # from the file's first bytes; nosniff is set for every response
+    resp.headers["Content-Disposition"] = f'inline; filename="evidence-{found.id}.{found.content_type[6:]}"'
+    return resp
 
 
 @bp.post("/checklists/runs/<int:run_id>/items/<int:item_id>/reassign")

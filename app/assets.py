@@ -1,0 +1,133 @@
+"""Static files for a slow link: versioned URLs that a browser keeps for a year, served gzip-compressed (brotli
+too when the `brotli` package is installed) from copies made once and kept in instance/static/. Knows no feature.
+
+`url_for('static', filename=…)` gets `?v=<content hash>` (a url_defaults hook, so every template has it); a
+changed file gets a new URL, so the old one may be cached for ever. An unversioned or stale URL still answers,
+revalidated by ETag each time.
+"""
+import gzip
+import hashlib
+import mimetypes
+import os
+import tempfile
+from pathlib import Path
+
+import click
+from flask import Flask, abort, current_app, request, send_file
+from flask.cli import AppGroup
+from werkzeug.security import safe_join
+
+try:  # optional: about a fifth smaller than gzip for mermaid; made by `flask assets compress` only (it is slow)
+    import brotli
+except ImportError:  # pragma: no cover - depends on the environment
+    brotli = None
+
+COMPRESSIBLE = {".js", ".css", ".svg", ".json", ".txt", ".html", ".map"}
+MIN_BYTES = 1024  # below one packet compression saves nothing
+YEAR = 365 * 24 * 3600
+_digests: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, sha256 hex)
+
+
+def digest(path: str) -> str | None:
+    """The file's sha256, recomputed only when its mtime or size changes; None when it is not a file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    cached = _digests.get(path)
+    if cached and cached[:2] == (st.st_mtime_ns, st.st_size):
+        return cached[2]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    _digests[path] = (st.st_mtime_ns, st.st_size, h.hexdigest())
+    return _digests[path][2]
+
+
+def version(filename: str) -> str | None:
+    path = safe_join(current_app.static_folder, filename)
+    full = digest(path) if path else None
+    return full[:12] if full else None
+
+
+def add_version(endpoint: str, values: dict) -> None:
+    """url_defaults: /static/css/portal.css?v=3f2a…; a missing file gets no version (and a 404 when asked for)."""
+    if endpoint == "static" and "v" not in values and values.get("filename"):
+        v = version(values["filename"])
+        if v:
+            values["v"] = v
+
+
+def compressed_copy(path: str, full: str, encoding: str, make: bool = True) -> str | None:
+    """instance/static/<sha256>.<gz|br>, made on first use (gzip only: brotli at its best takes seconds)."""
+    out = Path(current_app.instance_path) / "static" / f"{full}.{encoding}"
+    if out.is_file():
+        return str(out)
+    if not make:
+        return None
+    data = Path(path).read_bytes()
+    body = gzip.compress(data, 9, mtime=0) if encoding == "gz" else brotli.compress(data, quality=11)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(body)
+    os.replace(tmp, out)  # atomic: a concurrent request reads the old state or the whole file
+    return str(out)
+
+
+def serve(filename: str):
+    """The `static` endpoint: the best encoding the client accepts, and a year of caching for a current ?v=."""
+    path = safe_join(current_app.static_folder, filename)
+    full = digest(path) if path and os.path.isfile(path) else None
+    if full is None:
+        abort(404)
+    mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    compressible = Path(filename).suffix.lower() in COMPRESSIBLE and os.path.getsize(path) >= MIN_BYTES
+    body, encoding = path, None
+    if compressible:
+        accepts = request.accept_encodings
+        if brotli and accepts["br"] > 0 and (copy := compressed_copy(path, full, "br", make=False)):
+            body, encoding = copy, "br"
+        elif accepts["gzip"] > 0:
+            body, encoding = compressed_copy(path, full, "gz"), "gzip"
+    resp = send_file(body, mimetype=mimetype, conditional=True, etag=f"{full[:24]}-{encoding or 'identity'}",
+                     last_modified=os.path.getmtime(path), max_age=0)
+    if encoding:
+        resp.content_encoding = encoding
+    if compressible:
+        resp.vary.add("Accept-Encoding")
+    resp.headers.pop("Content-Disposition", None)  # send_file names the gzip copy; the URL names the file
+    resp.cache_control.public = True
+    if request.args.get("v") == full[:12]:
+        resp.cache_control.no_cache = None
+        resp.cache_control.max_age = YEAR
+        resp.cache_control.immutable = True
+    else:
+        resp.cache_control.max_age = None
+        resp.cache_control.no_cache = True  # stale or unversioned: revalidate (a 304 when unchanged)
+    resp.headers.pop("Expires", None)  # Cache-Control says it all
+    return resp
+
+
+cli = AppGroup("assets", help="Static files.")
+
+
+@cli.command("compress")
+def compress_command():
+    """Precompress static files into instance/static/ (gzip, and brotli when installed): `make run` does it."""
+    made = 0
+    for path in sorted(Path(current_app.static_folder).rglob("*")):
+        if path.is_file() and path.suffix.lower() in COMPRESSIBLE and path.stat().st_size >= MIN_BYTES:
+            full = digest(str(path))
+            for encoding in ("gz", "br") if brotli else ("gz",):
+                compressed_copy(str(path), full, encoding)
+            made += 1
+    click.echo(f"compressed {made} static files into {Path(current_app.instance_path) / 'static'}"
+               + ("" if brotli else " (gzip only: brotli is not installed)"))
+
+
+def init_app(app: Flask) -> None:
+    app.view_functions["static"] = serve
+    app.url_defaults(add_version)
+    app.cli.add_command(cli)

@@ -1,0 +1,116 @@
+"""Static files: versioned URLs, gzip when the client accepts it, a year of caching for a current version."""
+import gzip
+import os
+import re
+from pathlib import Path
+
+import pytest
+from flask import current_app, render_template_string, url_for
+
+from app import assets
+
+GZ = {"Accept-Encoding": "gzip, deflate"}
+
+
+@pytest.fixture
+def static_app(app, tmp_path):
+    """The app serving a static folder of our own, so a test may change a file."""
+    folder = tmp_path / "static"
+    (folder / "js").mkdir(parents=True)
+    (folder / "js" / "big.js").write_text("console.log('portal');\n" * 400)
+    (folder / "js" / "tiny.js").write_text("x=1\n")
+    (folder / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 4000)
+    app.static_folder = current_app.static_folder = str(folder)  # current_app: the twin that CLI commands use
+    return app
+
+
+def get(app, url, headers=None):
+    """A static response, read and closed (send_file leaves a file open until then)."""
+    r = app.test_client().get(url, headers=headers or {})
+    r.get_data()
+    r.close()
+    return r
+
+
+def versioned(app, filename):
+    with app.test_request_context():
+        return url_for("static", filename=filename)
+
+
+def test_every_template_gets_versioned_static_urls(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/sops/CS-CP-001").get_data(as_text=True)
+    urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert any("mermaid.min.js" in u for u in urls) and any("portal.css" in u for u in urls)
+    assert all(re.search(r"\?v=[0-9a-f]{12}$", u) for u in urls), urls
+
+
+def test_gzip_when_accepted_with_vary(static_app):
+    r = get(static_app, versioned(static_app, "js/big.js"), GZ)
+    assert r.status_code == 200 and r.content_encoding == "gzip"
+    assert "Accept-Encoding" in r.headers["Vary"]
+    assert r.mimetype == "text/javascript"
+    assert gzip.decompress(r.data) == b"console.log('portal');\n" * 400
+    assert int(r.headers["Content-Length"]) == len(r.data) < 9600 / 4
+    assert list(Path(static_app.instance_path, "static").glob("*.gz"))  # kept for the next request
+
+
+@pytest.mark.parametrize("accept", [None, "identity", "gzip;q=0", "br;q=0"])
+def test_identity_when_gzip_is_not_accepted(static_app, accept):
+    headers = {"Accept-Encoding": accept} if accept else {}
+    r = get(static_app, versioned(static_app, "js/big.js"), headers)
+    assert r.status_code == 200 and r.content_encoding is None
+    assert r.data == b"console.log('portal');\n" * 400
+    assert "Accept-Encoding" in r.headers["Vary"]  # a shared cache must not hand this to a gzip client or back
+
+
+def test_small_and_binary_files_are_sent_as_they_are(static_app):
+    for name in ("js/tiny.js", "logo.png"):
+        r = get(static_app, versioned(static_app, name), GZ)
+        assert r.status_code == 200 and r.content_encoding is None, name
+        assert "Accept-Encoding" not in r.headers.get("Vary", "")
+
+
+def test_current_version_is_cached_for_a_year(static_app):
+    r = get(static_app, versioned(static_app, "js/big.js"), GZ)
+    assert r.cache_control.public and r.cache_control.max_age == 31536000 and r.cache_control.immutable
+    assert not r.cache_control.no_store and not r.cache_control.no_cache and "Expires" not in r.headers
+    assert "Content-Disposition" not in r.headers
+    for stale in ("/static/js/big.js", "/static/js/big.js?v=000000000000"):
+        r = get(static_app, stale, GZ)
+        assert r.status_code == 200 and r.cache_control.no_cache and not r.cache_control.immutable, stale
+        again = get(static_app, stale, {**GZ, "If-None-Match": r.headers["ETag"]})
+        assert again.status_code == 304, stale
+
+
+def test_versioned_url_changes_when_the_file_changes(static_app):
+    before = versioned(static_app, "js/big.js")
+    path = os.path.join(static_app.static_folder, "js", "big.js")
+    with open(path, "a") as f:
+        f.write("console.log('changed');\n")
+    os.utime(path, ns=(1, 1))  # a different mtime, whatever the clock's resolution
+    after = versioned(static_app, "js/big.js")
+    assert before != after
+    assert get(static_app, after).data.endswith(b"console.log('changed');\n")
+    assert get(static_app, after).cache_control.immutable
+    assert not get(static_app, before).cache_control.immutable  # the old version is no longer promised for a year
+    assert gzip.decompress(get(static_app, after, GZ).data).endswith(b"changed');\n")  # not the old gzip copy
+
+
+@pytest.mark.parametrize("url", ["/static/nope.js", "/static/js/", "/static/../wsgi.py", "/static/%2e%2e/wsgi.py",
+                                 "/static/js/nope.js?v=abc", "/static/\x00.js"])
+def test_missing_or_outside_files_are_404(static_app, url):
+    assert get(static_app, url, GZ).status_code == 404
+
+
+def test_missing_file_gets_a_url_without_version(static_app):
+    with static_app.test_request_context():
+        assert render_template_string("{{ url_for('static', filename='nope.css') }}") == "/static/nope.css"
+
+
+def test_compress_command_precompresses(static_app):
+    result = static_app.test_cli_runner().invoke(args=["assets", "compress"])
+    assert result.exit_code == 0 and "compressed 1 static files" in result.output
+    full = assets.digest(os.path.join(static_app.static_folder, "js", "big.js"))
+    copy = os.path.join(static_app.instance_path, "static", f"{full}.gz")
+    assert gzip.decompress(Path(copy).read_bytes()) == b"console.log('portal');\n" * 400

@@ -1,7 +1,7 @@
 """Checklist items take a photo as evidence: item_photo, append-only.
 
 Revision ID: a3c9e1f4b7d2
-Revises: 18cca1030f53
+Revises: a3f1c9e7b2d4
 Create Date: 2026-11-30 13:10:00
 
 """
@@ -13,7 +13,7 @@ from app.audit import append_only
 
 # revision identifiers, used by Alembic.
 revision = 'a3c9e1f4b7d2'
-down_revision = '18cca1030f53'
+down_revision = 'a3f1c9e7b2d4'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 import re
 import shutil
 import threading
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -517,3 +517,19 @@ def test_template_history_counts_only_the_departments_the_manager_manages(client
     auth.logout()
     auth.login("admin")
     assert link in client.get("/checklists/templates/CL-FO-NA-PRECHECK").get_data(as_text=True)
+
+
+def test_the_record_shows_local_times_and_a_readable_history(client, auth):
+    """Times on the wall clock (BABEL_DEFAULT_TIMEZONE, Asia/Shanghai), never UTC; a note reads as a note, not JSON."""
+    auth.login("newhire")
+    run = onboarding_run()
+    item = run.items[0]
+    tick(auth, run, item, note="钥匙已领")
+    db.session.expire_all()
+    done_at = db.session.get(RunItem, item.id).done_at.replace(tzinfo=timezone.utc)
+    local = done_at.astimezone(timezone(timedelta(hours=8)))
+    html = client.get(f"/checklists/runs/{run.id}/record").get_data(as_text=True)
+    assert f"{local:%Y-%m-%d %H:%M}" in html and f"{local:%Y-%m-%d %H:%M:%S}" in html and "UTC" not in html
+    assert "备注：钥匙已领" in html and '{"note"' not in html and "&#34;note&#34;" not in html
+    item_html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
+    assert f"{local:%Y-%m-%d %H:%M}" in item_html and "UTC" not in item_html

@@ -410,9 +410,12 @@ def test_month_export_and_all_or_nothing_import(client, auth):
     auth.login("fo.manager")
     r = client.get(f"/rosters/FO-DESK/export?m={month:%Y-%m}&format=csv")
     rows = list(csv.DictReader(io.StringIO(r.get_data().decode("utf-8-sig"))))
-    assert rows and set(rows[0]) == {"date", "username", "name", "shift"}
+    assert rows and list(rows[0]) == ["日期", "用户名", "姓名", "班次"]  # headed in the reader's language
     xlsx = client.get(f"/rosters/FO-DESK/export?m={month:%Y-%m}&format=xlsx")
-    assert next(load_workbook(io.BytesIO(xlsx.get_data())).active.values) == ("date", "username", "name", "shift")
+    sheet = load_workbook(io.BytesIO(xlsx.get_data())).active
+    assert next(sheet.values) == ("日期", "用户名", "姓名", "班次")
+    first = next(sheet.iter_rows(min_row=2, max_row=2))[0]
+    assert first.is_date and first.value.date() == date.fromisoformat(rows[0]["日期"]) and first.number_format == "yyyy-mm-dd"
     bad = f"date,username,shift\n{month},fo.staff,D\n{month},nobody,D\n2026-13-01,fo.staff,N\n{month},fo.night,X\n"
     r = auth.post("/rosters/FO-DESK/import", {"month": f"{month:%Y-%m}", "file": (io.BytesIO(bad.encode()), "m.csv")},
                   token_from="/rosters/", follow_redirects=True, content_type="multipart/form-data")
@@ -420,7 +423,7 @@ def test_month_export_and_all_or_nothing_import(client, auth):
     assert "line 3: unknown member &#39;nobody&#39;" in html and "line 4:" in html and "line 5: unknown shift" in html
     count = lambda: db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(RosterEntry.team_id == t.id))  # noqa: E731
     before = count()
-    good = f"date,username,shift\n{month},fo.staff,D\n{month + timedelta(days=1)},fo.night,N\n"
+    good = f"日期,用户名,班次\n{month},fo.staff,D\n{month + timedelta(days=1)},fo.night,N\n"  # an export's own headers
     auth.post("/rosters/FO-DESK/import", {"month": f"{month:%Y-%m}", "file": (io.BytesIO(good.encode()), "m.csv")},
               token_from="/rosters/", content_type="multipart/form-data")
     month_rows = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.team_id == t.id, RosterEntry.day >= month,
@@ -498,3 +501,13 @@ def test_other_teams_swaps_neither_show_nor_push_mine_off_the_page(client, auth)
     html = client.get("/rosters/swaps").get_data(as_text=True)
     mine = html.split('id="swaps-mine"')[1]
     assert "林晓" in mine and "郑洁" not in html and "客服热线组" not in html
+
+
+def test_weekday_headers_follow_the_ui_language(client, auth):
+    auth.login("fo.manager")
+    month = "2026-11"  # 2026-11-02 is a Monday
+    zh = client.get(f"/rosters/FO-DESK/month?m={month}").get_data(as_text=True)
+    assert re.search(r'>2<br><span class="small">一</span>', zh)
+    auth.post("/language", {"lang": "en", "next": "/"})
+    en = client.get(f"/rosters/FO-DESK/month?m={month}").get_data(as_text=True)
+    assert re.search(r'>2<br><span class="small">Mo</span>', en) and '<span class="small">一</span>' not in en

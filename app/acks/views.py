@@ -10,7 +10,7 @@ from app import audit
 from app.access import allow
 from app.acks import bp
 from app.acks.duties import DONE, by_state, duties, last_signatures, owed_count
-from app.acks.exports import to_csv, to_xlsx
+from app.acks.exports import AUTH_METHODS, to_csv, to_xlsx
 from app.acks.reports import (department_overview, department_report, get_department, get_person, matrix,
                               person_signatures, signatures, sop_people, visible_departments)
 from app.acks.signing import MEANING, SignError, sign, sign_state
@@ -21,6 +21,12 @@ from app.panels import home_panel
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.sops.library import get_revision, get_sop
 from app.web import download, small_int
+
+
+@bp.app_template_filter("auth_method")
+def auth_method_label(method: str | None) -> str:
+    """How someone signed, in the reader's language (password, session, demo)."""
+    return str(AUTH_METHODS.get(method, method or ""))
 
 
 def changes_since(sop, signature) -> dict:

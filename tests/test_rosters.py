@@ -511,3 +511,49 @@ def test_weekday_headers_follow_the_ui_language(client, auth):
     auth.post("/language", {"lang": "en", "next": "/"})
     en = client.get(f"/rosters/FO-DESK/month?m={month}").get_data(as_text=True)
     assert re.search(r'>2<br><span class="small">Mo</span>', en) and '<span class="small">一</span>' not in en
+
+
+def test_a_colleague_is_chosen_by_name_and_a_refusal_keeps_the_chosen_shift(client, auth):
+    t, entry = swap_setup(10)
+    other = put(t, "fo.staff", "E", date.today() + timedelta(days=12))
+    auth.login("fo.staff")
+    page = client.get("/rosters/swaps").get_data(as_text=True)
+    assert '<option value="fo.desk2">马骏</option>' in page and '<option value="fo.staff">' not in page  # not myself
+    r = auth.post("/rosters/swaps", {"entry": other.id, "colleague": "王芳"}, token_from="/rosters/swaps",
+                  follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "不是前台值班组的成员" in html and f'<option value="{other.id}" selected>' in html
+    auth.post("/rosters/swaps", {"entry": other.id, "colleague": "马骏"}, token_from="/rosters/swaps")  # typed as a name
+    swap = db.session.scalar(sa.select(SwapRequest))
+    assert swap.entry_id == other.id and swap.colleague_id == user("fo.desk2").id
+
+
+def test_approving_a_swap_that_breaks_the_rest_rule_shows_it_and_takes_a_reason(client, auth):
+    t = team()
+    clear(t)
+    day = date.today() + timedelta(days=10)
+    put(t, "fo.desk2", "N", day)  # 马骏's night ends at 07:30 the next morning
+    entry = put(t, "fo.staff", "E", day + timedelta(days=1))  # 15:30: 8 h of rest for 马骏
+    auth.login("fo.staff")
+    auth.post("/rosters/swaps", {"entry": entry.id, "colleague": "fo.desk2"}, token_from="/rosters/swaps")
+    swap = db.session.scalar(sa.select(SwapRequest))
+    auth.logout()
+    auth.login("fo.desk2")
+    auth.post(f"/rosters/swaps/{swap.id}/answer", {"accept": "1"}, token_from="/rosters/swaps")
+    db.session.expire_all()
+    # Far ahead, but it breaks a rule: the supervisor decides, instead of it applying silently.
+    assert db.session.get(SwapRequest, swap.id).status == "accepted" and db.session.get(RosterEntry, entry.id).user_id == user("fo.staff").id
+    auth.logout()
+    auth.login("fo.manager")
+    page = client.get("/rosters/swaps").get_data(as_text=True)
+    risks = page.split(f'id="swap-risks-{swap.id}"')[1].split("</ul>")[0]
+    assert "马骏" in risks and "距上一班休息不足 11 小时" in risks and 'name="reason" required' in page
+    r = auth.post(f"/rosters/swaps/{swap.id}/decide", {"approve": "1"}, token_from="/rosters/swaps", follow_redirects=True)
+    assert "如仍要批准，请填写理由" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RosterEntry, entry.id).user_id == user("fo.staff").id
+    auth.post(f"/rosters/swaps/{swap.id}/decide", {"approve": "1", "reason": "客满，马骏同意，次日补休"}, token_from="/rosters/swaps")
+    db.session.expire_all()
+    assert db.session.get(RosterEntry, entry.id).user_id == user("fo.desk2").id
+    (event,) = [e for e in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "swap.decide"))]
+    assert "客满，马骏同意，次日补休" in event.detail and '"rule": "rest"' in event.detail and event.actor == "fo.manager"

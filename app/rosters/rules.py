@@ -62,18 +62,7 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
     for e in rows:
         by_user[e.user_id].append((entry_span(e), e))
     for user_id, spans in by_user.items():
-        spans.sort(key=lambda pair: pair[0].start)
-        for (a, ea), (b, eb) in zip(spans, spans[1:]):
-            if a.overlaps(b):
-                found.append(Violation("double", user_id, eb.day, eb.shift_type_id))
-            elif (b.start - a.end).total_seconds() < rules["min_rest_hours"] * 3600 and inside(eb.day):
-                found.append(Violation("rest", user_id, eb.day, eb.shift_type_id, (("h", rules["min_rest_hours"]),)))
-        days = sorted({e.day for _s, e in spans})
-        run = 1
-        for prev, day in zip(days, days[1:]):
-            run = run + 1 if day - prev == timedelta(days=1) else 1
-            if run > rules["max_consecutive"] and inside(day):
-                found.append(Violation("consecutive", user_id, day, None, (("n", rules["max_consecutive"]),)))
+        found += person_violations(rules, user_id, spans, inside)
     if start.day == 1 and end == start.replace(day=month_length(start)):  # days off are counted per whole month
         for user in team.members:
             worked = {e.day for _s, e in by_user.get(user.id, []) if inside(e.day)}
@@ -93,6 +82,38 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
         if e.id in missing:
             found.append(Violation("unsigned", e.user_id, e.day, e.shift_type_id, (("codes", "、".join(missing[e.id])),)))
     return found
+
+
+def person_violations(rules: dict, user_id: int, spans: list[tuple[Span, RosterEntry]], inside) -> list[Violation]:
+    """One person's double bookings, short rests and too-long runs among their (span, entry) pairs."""
+    found = []
+    spans = sorted(spans, key=lambda pair: pair[0].start)
+    for (a, ea), (b, eb) in zip(spans, spans[1:]):
+        if a.overlaps(b):
+            found.append(Violation("double", user_id, eb.day, eb.shift_type_id))
+        elif (b.start - a.end).total_seconds() < rules["min_rest_hours"] * 3600 and inside(eb.day):
+            found.append(Violation("rest", user_id, eb.day, eb.shift_type_id, (("h", rules["min_rest_hours"]),)))
+    days = sorted({e.day for _s, e in spans})
+    run = 1
+    for prev, day in zip(days, days[1:]):
+        run = run + 1 if day - prev == timedelta(days=1) else 1
+        if run > rules["max_consecutive"] and inside(day):
+            found.append(Violation("consecutive", user_id, day, None, (("n", rules["max_consecutive"]),)))
+    return found
+
+
+def swap_violations(entry: RosterEntry, user_id: int) -> list[Violation]:
+    """The rules that giving `entry` to `user_id` would newly break for them (rest after a night shift, a double
+    booking, too many days in a row), found without changing anything. Unsigned SOPs are not among them: the grid
+    and the person's reminder already flag those, and signing before the shift clears them."""
+    team = db.session.get(Team, entry.team_id)
+    rules = team.rules
+    reach = timedelta(days=rules["max_consecutive"] + 1)
+    inside = lambda d: entry.day - reach <= d <= entry.day + reach  # noqa: E731
+    theirs = [(entry_span(e), e) for e in entries(team, entry.day - reach, entry.day + reach) if e.user_id == user_id]
+    before = set(person_violations(rules, user_id, theirs, inside))
+    after = person_violations(rules, user_id, theirs + [(entry_span(entry), entry)], inside)
+    return [v for v in after if v not in before]
 
 
 def month_length(day: date) -> int:

@@ -11,6 +11,7 @@ from app.auth.models import User
 from app.errors import UserError, check_length
 from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
+from app.rosters.rules import swap_violations
 from app.rosters.shifts import now_utc, span
 from app.sops.models import utcnow
 
@@ -86,7 +87,7 @@ def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
     if entry.user_id != user.id:
         raise RosterError("You can only offer your own shifts.", 403)
     team = db.session.get(Team, entry.team_id)
-    colleague = db.session.scalar(sa.select(User).where(User.username == (colleague_name or "").strip()))
+    colleague = find_colleague(team, colleague_name)
     if colleague is not None and colleague.id == user.id:
         raise RosterError("You cannot swap a shift with yourself.")
     if colleague is None or not is_member(colleague, team):
@@ -101,6 +102,15 @@ def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
     db.session.flush()
     audit.record("swap.request", f"team:{team.code}", {"swap": swap.id, "day": entry.day, "to": colleague.username})
     return swap
+
+
+def find_colleague(team: Team, name: str | None) -> User | None:
+    """A member named by username or by the name people know them by (马骏); else whoever has that username."""
+    name = (name or "").strip()
+    named = [m for m in team.members if name in (m.username, m.display_name)]
+    if len(named) > 1:
+        raise RosterError("Several members of %(team)s are called %(name)s: choose by username.", team=team.name, name=name)
+    return named[0] if named else db.session.scalar(sa.select(User).where(User.username == name))
 
 
 def short_notice(entry: RosterEntry) -> bool:
@@ -130,16 +140,17 @@ def answer_swap(user: User, swap_id: int, accept: bool) -> SwapRequest:
         raise RosterError("This request has already been answered.", 409)
     if not accept:
         swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "declined", None, user.id, utcnow()
-    elif short_notice(swap.entry):
-        swap.status, swap.needs_approval = "accepted", True
+    elif short_notice(swap.entry) or swap_violations(swap.entry, swap.colleague_id):
+        swap.status, swap.needs_approval = "accepted", True  # the supervisor decides, seeing what it would break
     else:
         apply_swap(swap, user)
     audit.record("swap.answer", f"swap:{swap.id}", {"accept": accept, "status": swap.status})
     return swap
 
 
-def decide_swap(user: User, swap_id: int, approve: bool) -> SwapRequest:
-    """The supervisor approves or refuses a short-notice swap."""
+def decide_swap(user: User, swap_id: int, approve: bool, reason: str = "") -> SwapRequest:
+    """The supervisor approves or refuses a swap. One that would break a roster rule for the colleague (8 h of
+    rest after a night shift) is approved only with a reason, which the audit trail keeps with the rules broken."""
     swap = db.session.get(SwapRequest, swap_id)
     if swap is None:
         raise RosterError("There is no such swap request.", 404)
@@ -147,11 +158,19 @@ def decide_swap(user: User, swap_id: int, approve: bool) -> SwapRequest:
         raise RosterError("Only the team's supervisor can approve a swap.", 403)
     if swap.status != "accepted" or not swap.needs_approval:
         raise RosterError("This request is not waiting for approval.", 409)
+    detail = {"approve": approve}
     if approve:
+        broken, reason = swap_violations(swap.entry, swap.colleague_id), (reason or "").strip()
+        if broken and not reason:
+            raise RosterError("This swap would break the roster rules: %(rules)s. To approve it anyway, give a reason.",
+                              rules="; ".join(f"{v.day} {v.text}" for v in broken))
+        check_length(RosterError, reason)
+        if broken:
+            detail.update(override=reason, rules=[{"rule": v.rule, "day": v.day, **dict(v.params)} for v in broken])
         apply_swap(swap, user)
     else:
         swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "refused", None, user.id, utcnow()
-    audit.record("swap.decide", f"swap:{swap.id}", {"approve": approve})
+    audit.record("swap.decide", f"swap:{swap.id}", detail)
     return swap
 
 

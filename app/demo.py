@@ -16,7 +16,7 @@ from app.checklists.runs import schedule, start_onboarding
 from app.extensions import db
 from app.rosters.models import Handover, RosterEntry, Team
 from app.rosters.rules import generate
-from app.rosters.service import confirm_handover, save_handover
+from app.rosters.service import confirm_handover, incoming, save_handover
 from app.org import sync_org
 from app.sops.models import Sop
 from app.sops.sync import SyncReport, commit_and_announce, sync
@@ -111,7 +111,8 @@ def load_rosters() -> list[str]:
             "systems": "2 号制卡机偶尔读卡失败，已贴提示，工程部明天上午来修。",
         }, [("vip", "1808 房白金卡会员明天中午退房，需提前准备欢送卡和延迟退房确认。"),
             ("systems", "2 号制卡机报修，跟进工程部维修结果。")])
-        confirm_handover(users["fo.staff"], handover)
+        people = incoming(desk, night, handover.day) - {users["fo.night"].id}  # whoever works this morning's 白班
+        confirm_handover(db.session.get(User, min(people)) if people else users["fo.staff"], handover)
         lines.append("handover: yesterday's night shift, with 2 open items")
     return lines
 

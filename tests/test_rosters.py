@@ -362,6 +362,8 @@ def test_swap_with_yourself_or_an_outsider_is_refused(client, auth, colleague, m
 def test_handover_open_items_carry_until_closed_and_confirmation_locks_it(client, auth):
     t = team()
     day = date.today()
+    clear(t)
+    put(t, "fo.night", "N", day)  # the incoming person
     auth.login("fo.staff")
     r = auth.post("/rosters/FO-DESK/handover", {"shift": "E", "day": day.isoformat(), "incidents": "无",
                                                 "item_category": "vip", "item_text": "808 房客人要求明早加床"},
@@ -557,3 +559,48 @@ def test_approving_a_swap_that_breaks_the_rest_rule_shows_it_and_takes_a_reason(
     assert db.session.get(RosterEntry, entry.id).user_id == user("fo.desk2").id
     (event,) = [e for e in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "swap.decide"))]
     assert "客满，马骏同意，次日补休" in event.detail and '"rule": "rest"' in event.detail and event.actor == "fo.manager"
+
+
+@pytest.mark.parametrize("wall,shift_code,days_back", [((15, 39), "D", 0), ((12, 0), "D", 0), ((6, 0), "N", 1), ((23, 0), "E", 0)])
+def test_the_handover_opens_on_the_shift_just_ending(client, auth, monkeypatch, wall, shift_code, days_back):
+    today = date.today()
+    at = utc(today.year, today.month, today.day, *wall)
+    monkeypatch.setattr("app.rosters.service.now_utc", lambda: at)
+    monkeypatch.setattr("app.rosters.handovers.local_today", lambda: today)
+    auth.login("fo.staff")
+    html = client.get("/rosters/FO-DESK/handover").get_data(as_text=True)
+    name = shift(team(), shift_code).name
+    assert f'<option value="{shift_code}" selected>{name}</option>' in html
+    assert f'name="day" value="{today - timedelta(days=days_back)}"' in html
+
+
+def test_only_the_incoming_person_is_offered_the_confirmation(client, auth):
+    t = team()
+    clear(t)
+    day = date.today() + timedelta(days=1)
+    put(t, "fo.staff", "E", day)
+    put(t, "fo.night", "N", day)
+    auth.login("fo.staff")
+    auth.post("/rosters/FO-DESK/handover", {"shift": "E", "day": day.isoformat(), "incidents": "无"},
+              token_from="/rosters/FO-DESK/handover")
+    url = f"/rosters/FO-DESK/handover?shift=E&day={day}"
+    offered = {}
+    for who in ("fo.staff", "fo.desk2", "fo.manager", "fo.night"):  # author, a member off duty, the supervisor, incoming
+        auth.logout()
+        auth.login(who)
+        html = client.get(url).get_data(as_text=True)
+        offered[who] = 'id="confirm-form"' in html
+        assert offered[who] or "由接班人确认此交接" in html
+    assert offered == {"fo.staff": False, "fo.desk2": False, "fo.manager": False, "fo.night": True}
+    h = db.session.scalar(sa.select(Handover).where(Handover.day == day))
+    auth.logout()
+    auth.login("fo.desk2")
+    assert auth.post(f"/rosters/handovers/{h.id}/confirm", token_from="/rosters/").status_code == 403
+    auth.logout()
+    auth.login("fo.night")
+    auth.post(f"/rosters/handovers/{h.id}/confirm", token_from="/rosters/")
+    db.session.expire_all()
+    h = db.session.get(Handover, h.id)
+    local = h.confirmed_at.replace(tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=8)))
+    html = client.get(url).get_data(as_text=True)
+    assert f"周强 于 {local:%Y-%m-%d %H:%M} 确认" in html and "UTC" not in html  # on the wall clock

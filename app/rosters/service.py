@@ -1,6 +1,6 @@
 """Roster actions: editing a cell, swaps with their approval, handovers with open items. The callers commit."""
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -12,7 +12,7 @@ from app.errors import UserError, check_length
 from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
 from app.rosters.rules import swap_violations
-from app.rosters.shifts import now_utc, span
+from app.rosters.shifts import now_utc, span, zone
 from app.sops.models import utcnow
 
 
@@ -204,6 +204,37 @@ def save_handover(user: User, team: Team, shift: ShiftType, day: date, notes: di
     return handover
 
 
+def ending_shift(team: Team, at: datetime | None = None) -> tuple[ShiftType, date] | None:
+    """The shift whose end is nearest the wall clock (at 15:39, the 白班 that ended at 15:30; at 06:00, last
+    night's 夜班): the one whose handover is being written now."""
+    at = at or now_utc()
+    today = at.astimezone(zone()).date()
+    spans = [(abs(span(d, st.start, st.end).end - at), st, d) for st in team.shift_types if st.retired_at is None
+             for d in (today - timedelta(days=1), today)]
+    return min(spans, key=lambda t: t[0])[1:] if spans else None
+
+
+def incoming(team: Team, shift: ShiftType, day: date) -> set[int]:
+    """Who is rostered on the next shift of the team, the first to start when this one ends."""
+    end = span(day, shift.start, shift.end).end
+    starts = [(s.start, st, d) for st in team.shift_types if st.retired_at is None
+              for d in (day, day + timedelta(days=1), day + timedelta(days=2)) if (s := span(d, st.start, st.end)).start >= end]
+    if not starts:
+        return set()
+    _start, st, d = min(starts, key=lambda t: t[0])
+    return set(db.session.scalars(sa.select(RosterEntry.user_id).where(
+        RosterEntry.team_id == team.id, RosterEntry.shift_type_id == st.id, RosterEntry.day == d)))
+
+
+def may_confirm(user: User, team: Team, handover: Handover) -> bool:
+    """The incoming person confirms: whoever is rostered on the next shift, or, when nobody is, any member but the
+    author. Not the author, not the supervisor reading along."""
+    if handover.author_id == user.id or not is_member(user, team):
+        return False
+    people = incoming(team, handover.shift_type, handover.day)
+    return user.id in people if people else True
+
+
 def confirm_handover(user: User, handover: Handover) -> Handover:
     """The incoming person signs: name and time. The author cannot confirm their own handover."""
     team = db.session.get(Team, handover.team_id)
@@ -211,6 +242,8 @@ def confirm_handover(user: User, handover: Handover) -> Handover:
         raise RosterError("Only members of the team confirm its handovers.", 403)
     if handover.author_id == user.id:
         raise RosterError("The incoming person confirms a handover, not its author.", 403)
+    if handover.confirmed_at is None and not may_confirm(user, team, handover):
+        raise RosterError("The person taking over the next shift confirms this handover.", 403)
     if handover.confirmed_at is None:  # a second click keeps the first signature
         handover.confirmed_by_id, handover.confirmed_name, handover.confirmed_at = user.id, user.display_name, utcnow()
         audit.record("handover.confirm", f"handover:{handover.id}", {"name": user.display_name})

@@ -263,7 +263,7 @@ def test_sop_items_complete_only_when_the_sop_is_signed(client, auth):
     sop_item = item_where(run, "前台入住登记流程")
     assert tick(auth, run, sop_item).status_code == 409
     html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
-    assert f'hx-get="/sops/FO-CI-001/ack"' in html  # the sign panel, inline
+    assert f'hx-get="/sops/FO-CI-001/ack?deadline=0"' in html  # the sign panel, inline
     auth.post("/sops/FO-CI-001/ack", {"password": "demo-2026", "revision_id": _current("FO-CI-001")},
               token_from="/sops/FO-CI-001/ack")
     html = client.get(f"/checklists/runs/{run.id}/items/{sop_item.id}", headers=HX).get_data(as_text=True)
@@ -533,3 +533,16 @@ def test_the_record_shows_local_times_and_a_readable_history(client, auth):
     assert "备注：钥匙已领" in html and '{"note"' not in html and "&#34;note&#34;" not in html
     item_html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
     assert f"{local:%Y-%m-%d %H:%M}" in item_html and "UTC" not in item_html
+
+
+def test_an_sop_item_shows_one_deadline(client, auth):
+    """The item's due date is the plan's; the sign panel inside it does not add the SOP's own 你须在…前签署."""
+    auth.login("newhire")
+    run = onboarding_run()
+    sop_item = item_where(run, "前台入住登记流程")
+    item = client.get(f"/checklists/runs/{run.id}/items/{sop_item.id}", headers=HX).get_data(as_text=True)
+    assert f"{sop_item.due} 到期" in item
+    inside = client.get("/sops/FO-CI-001/ack?deadline=0", headers=HX).get_data(as_text=True)
+    assert 'id="ack-panel"' in inside and "前签署" not in inside and 'name="deadline" value="0"' in inside
+    alone = client.get("/sops/FO-CI-001/ack", headers=HX).get_data(as_text=True)
+    assert "你须在" in alone  # on the SOP page the panel still says when to sign

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from app.audit import AuditEvent
+from app.checklists.models import ChecklistRun
 from app.auth.models import User
 from app.extensions import db
 from app.rosters.duty import on_duty
@@ -44,6 +45,11 @@ def put(t: Team, username: str, code: str, day: date) -> RosterEntry:
 def clear(t: Team) -> None:
     db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == t.id))
     db.session.commit()
+
+
+def finish_onboarding(username: str) -> None:
+    db.session.execute(sa.update(ChecklistRun).where(ChecklistRun.assignee_id == user(username).id,
+                                                     ChecklistRun.kind == "onboarding").values(finished_at=datetime.now(timezone.utc)))
 
 
 def utc(y, m, d, hh, mm) -> datetime:
@@ -198,6 +204,7 @@ def test_generated_month_keeps_every_rule_and_staffs_every_shift(app):
 
 def test_generator_staffs_public_holidays_with_the_holiday_minimum(app):
     user("newhire").start_date = date(2026, 9, 1)  # all four members already work there
+    finish_onboarding("newhire")  # nobody shadows a shift as a trainee
     db.session.commit()
     t = team()
     clear(t)
@@ -604,3 +611,29 @@ def test_only_the_incoming_person_is_offered_the_confirmation(client, auth):
     local = h.confirmed_at.replace(tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=8)))
     html = client.get(url).get_data(as_text=True)
     assert f"周强 于 {local:%Y-%m-%d %H:%M} 确认" in html and "UTC" not in html  # on the wall clock
+
+
+def test_someone_in_onboarding_is_never_alone_on_a_generated_shift(app):
+    """The new hire (an open onboarding plan) starts beside a trained colleague, not alone on 白班 from day one."""
+    t = team()
+    clear(t)
+    start = user("newhire").start_date
+    generate(t, start, start + timedelta(days=27))
+    db.session.commit()
+    newhire = user("newhire").id
+    rows = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.team_id == t.id)).all()
+    people = {}
+    for e in rows:
+        people.setdefault((e.day, e.shift_type_id), set()).add(e.user_id)
+    theirs = [key for key, ids in people.items() if newhire in ids]
+    assert theirs and all(len(people[key]) >= 2 for key in theirs)  # rostered, to learn, never alone
+    broken = [v for v in check(team(), start, start + timedelta(days=27)) if v.rule in ("rest", "double", "consecutive", "understaffed")]
+    assert broken == []
+    finish_onboarding("newhire")  # trained now: a shift of their own
+    db.session.commit()
+    generate(team(), start, start + timedelta(days=27))
+    db.session.commit()
+    alone = [e for e in db.session.scalars(sa.select(RosterEntry).where(RosterEntry.user_id == newhire))
+             if db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(
+                 RosterEntry.day == e.day, RosterEntry.shift_type_id == e.shift_type_id)) == 1]
+    assert alone

@@ -40,8 +40,9 @@ def changes_since(sop, signature) -> dict:
 
 def panel(sop, error: str | None = None, status: int = 200) -> Response:
     state = sign_state(current_user, sop)
+    # Inside a checklist item (deadline=0) the item shows its own due date: one deadline, not two.
     return render("acks/sign.html", "acks/_panel.html", status, sop=sop, state=state, error=error, meaning=MEANING,
-                  today=date.today(), **changes_since(sop, state.superseded))
+                  today=date.today(), deadline=request.values.get("deadline") != "0", **changes_since(sop, state.superseded))
 
 
 @bp.get("/sops/<code>/ack")

@@ -25,6 +25,21 @@ RULE_TEXT = {
 }
 
 
+# Who is still in training. Checklists registers its answer (an open onboarding plan), so rosters asks without
+# importing the feature beside it; the generator never leaves such a person alone on a shift.
+TRAINEE_SOURCES: list = []
+
+
+def trainee_source(fn):
+    """Register fn(user_ids) → the ones among them still in training."""
+    TRAINEE_SOURCES.append(fn)
+    return fn
+
+
+def trainees(user_ids: set[int]) -> set[int]:
+    return set().union(*(fn(user_ids) for fn in TRAINEE_SOURCES)) if user_ids else set()
+
+
 @dataclass(frozen=True)
 class Violation:
     rule: str
@@ -123,8 +138,9 @@ def month_length(day: date) -> int:
 def generate(team: Team, start: date, end: date, actor=None) -> int:
     """Fill start..end: generated entries there are replaced; manual ones, overrides and swaps stay and count
     (including those just before and after the period, for rest). Members are taken round-robin (fewest
-    shifts so far first), skipping anyone who would break a rule. Returns the number of entries created.
-    The caller commits."""
+    shifts so far first), skipping anyone who would break a rule. Someone still in training (onboarding) is
+    never the only person on a shift: they fill a place only beside someone trained, and once a shift is staffed
+    one of them may join it to learn. Returns the number of entries created. The caller commits."""
     db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.source == "generated",
                                                     RosterEntry.day >= start, RosterEntry.day <= end))
     rules, pattern = team.rules, team.pattern
@@ -133,12 +149,16 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
     days_worked = defaultdict(set)
     per_month = defaultdict(int)  # (user, year, month) → days worked
     staffed = defaultdict(int)
-    for e in entries(team, start - timedelta(days=1), end + timedelta(days=1)):
+    learning = trainees({m.id for m in team.members})
+    trained = defaultdict(int)  # (day, shift) → people on it who are not in training
+    reach = timedelta(days=rules["max_consecutive"])  # kept days either side count towards a run of days in a row
+    for e in entries(team, start - reach, end + reach):
         busy[e.user_id].append(Span(*astuple(entry_span(e))[:2], kept=True))
         if e.day not in days_worked[e.user_id]:
             days_worked[e.user_id].add(e.day)
             per_month[(e.user_id, e.day.year, e.day.month)] += 1
         staffed[(e.day, e.shift_type_id)] += 1
+        trained[(e.day, e.shift_type_id)] += e.user_id not in learning
     members = [(index, m.id, m.start_date) for index, m in enumerate(team.members)]
     shifts = [st for st in team.shift_types if st.retired_at is None]
     count, rows, day, n = defaultdict(int), [], start, 0
@@ -146,9 +166,14 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
         holiday = public_holiday(day)
         for st in shifts:
             s = span(day, st.start, st.end)
-            for _ in range((st.holiday_min_staff if holiday else st.min_staff) - staffed[(day, st.id)]):
+            places = (st.holiday_min_staff if holiday else st.min_staff) - staffed[(day, st.id)]
+            for place in range(max(places, 0) + 1):  # the extra place is for one trainee beside a trained person
+                shadow = place == max(places, 0)
+                if shadow and not (learning and trained[(day, st.id)]):
+                    break
                 for index, user_id, began in sorted(members, key=lambda m: (count[m[1]], (m[1] + n) % len(members))):
                     if (began and day < began) or day in days_worked[user_id] or \
+                            (user_id in learning and not trained[(day, st.id)]) or (shadow and user_id not in learning) or \
                             not available(user_id, day, s, rules, pattern, index, busy[user_id], rest, days_worked, per_month):
                         continue
                     rows.append({"team_id": team.id, "shift_type_id": st.id, "user_id": user_id, "day": day,
@@ -157,6 +182,7 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
                     days_worked[user_id].add(day)
                     per_month[(user_id, day.year, day.month)] += 1
                     staffed[(day, st.id)] += 1
+                    trained[(day, st.id)] += user_id not in learning
                     count[user_id] += 1
                     break
         day += timedelta(days=1)

@@ -193,7 +193,7 @@ def test_unsigned_shift_sops_warn_on_the_grid_the_panel_and_remind_the_person(cl
 
 
 def test_generated_month_keeps_every_rule_and_staffs_every_shift(app):
-    for code in ("FO-DESK", "CS-HOTLINE"):
+    for code in ("FO-DESK", "CS-HOTLINE", "IT-HOTLINE"):
         t = team(code)
         clear(t)
         generate(t, date(2026, 12, 1), date(2026, 12, 31))
@@ -637,3 +637,16 @@ def test_someone_in_onboarding_is_never_alone_on_a_generated_shift(app):
              if db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(
                  RosterEntry.day == e.day, RosterEntry.shift_type_id == e.shift_type_id)) == 1]
     assert alone
+
+
+def test_the_demo_it_hotline_team_has_a_roster_and_its_own_confirmed_handover(client, auth):
+    t = team("IT-HOTLINE")
+    assert t.department.name == "IT支持部" and t.supervisor.username == "it.manager" and len(t.members) == 6
+    yesterday = date.today() - timedelta(days=1)
+    h = db.session.scalar(sa.select(Handover).where(Handover.team_id == t.id))
+    assert h.day == yesterday and h.shift_type.code == "E" and h.confirmed_at is not None and h.confirmed_by_id != h.author_id
+    auth.login("it.hotline3")
+    html = client.get(f"/rosters/IT-HOTLINE/handover?shift=E&day={yesterday}").get_data(as_text=True)
+    assert "工单 #5203" in html and "OA 升级当晚" in html and 'id="handover-confirmed"' in html
+    assert "808 房" not in html and "2 号制卡机报修" not in html  # the front desk's open items stay with the front desk
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(RosterEntry.team_id == t.id)) > 0

@@ -432,7 +432,7 @@ def test_counts_by_the_database_agree_with_every_duty(app, days_ahead):
 def test_sop_report_drills_down_by_state(client, auth, headers, fragment):
     auth.login("fo.manager")
     html = page_or_fragment(client, "/acks/sops/FO-CI-001?status=done", headers, fragment, '<section id="people"')
-    assert "李娜" in html and "demo" in html and re.search(r"#\d+ v", html)
+    assert "李娜" in html and "演示数据" in html and re.search(r"#\d+ v", html)  # how they signed, in words
     html = client.get("/acks/sops/FO-CI-001?status=outstanding").get_data(as_text=True)
     assert "林晓" in html and "李娜" not in html
 

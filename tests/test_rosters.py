@@ -113,7 +113,7 @@ def test_rosters_sync_exit_status_says_whether_the_file_was_refused(app, tmp_pat
     app.config["CONTENT_DIR"] = str(root)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["rosters", "sync"])
-    assert result.exit_code == 0 and "rosters: 2 teams" in result.output
+    assert result.exit_code == 0 and "rosters: 3 teams" in result.output
     path = root / "rosters" / "teams.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("supervisor: fo.manager", "supervisor: [fo.manager]"), encoding="utf-8")
     result = runner.invoke(args=["rosters", "sync"])

@@ -16,7 +16,7 @@ from app.checklists.runs import schedule, start_onboarding
 from app.extensions import db
 from app.rosters.models import Handover, RosterEntry, Team
 from app.rosters.rules import generate
-from app.rosters.service import confirm_handover, save_handover
+from app.rosters.service import confirm_handover, incoming, save_handover
 from app.org import sync_org
 from app.sops.models import Sop
 from app.sops.sync import SyncReport, commit_and_announce, sync
@@ -42,6 +42,11 @@ USERS = [
     ("cs.agent4", "黄丽", "客服中心", ("客服专员",), "staff"),
     ("cs.agent5", "许涛", "客服中心", ("投诉专员",), "staff"),
     ("cs.agent6", "罗敏", "客服中心", ("客服专员",), "staff"),
+    ("it.hotline2", "高远", "IT支持部", ("热线工程师",), "staff"),
+    ("it.hotline3", "陈晨", "IT支持部", ("热线工程师",), "staff"),
+    ("it.hotline4", "杜鹃", "IT支持部", ("热线工程师",), "staff"),
+    ("it.hotline5", "唐宁", "IT支持部", ("热线工程师",), "staff"),
+    ("it.sysadmin", "韩冰", "IT支持部", ("系统管理员",), "staff"),
 ]
 
 # Signatures already given, so that the reports have something to show: (username, SOP, revision number or
@@ -93,26 +98,45 @@ def load_signatures() -> int:
     return n
 
 
+# Yesterday's handover of one shift per team: (shift, author, notes, open items). Our own invented content.
+HANDOVERS = {
+    "FO-DESK": ("N", "fo.night", {
+        "unfinished": "1206 房客人预订了明早 6:00 叫醒和出租车，已录入叫醒系统，出租车待白班确认。",
+        "incidents": "02:10 会员系统查询变慢约 15 分钟，已按 IT-MEM-001 降级处理，IT 热线工单 #4471。",
+        "systems": "2 号制卡机偶尔读卡失败，已贴提示，工程部明天上午来修。",
+    }, [("vip", "1808 房白金卡会员明天中午退房，需提前准备欢送卡和延迟退房确认。"),
+        ("systems", "2 号制卡机报修，跟进工程部维修结果。")]),
+    "IT-HOTLINE": ("E", "it.hotline", {
+        "unfinished": "工单 #5203（西湖店收银电脑打不出小票）已远程重装打印驱动，等门店明早开店后确认，未关单。",
+        "incidents": "19:40–20:05 会员系统接口超时，3 家门店查不到积分；已按 IT-MEM-001 切换只读并通知系统管理员，"
+                     "20:05 恢复，P2 工单 #5207。",
+        "changes": "明晚 22:00–23:00 OA 系统升级，期间 OA 不可用，门店来电请改为电话报修。",
+        "systems": "值班手机电量 80%，无未接来电；00:20 已将分机 8001 呼叫转移到值班手机并拨测成功。",
+    }, [("unfinished", "跟进工单 #5203：门店确认小票打印正常后关单。"),
+        ("changes", "OA 升级当晚在热线交接记录中登记升级结果和回退情况。")]),
+}
+
+
 def load_rosters() -> list[str]:
-    """This month and next generated for each team, and yesterday's night-shift handover with two open items."""
+    """This month and next generated for each team, and yesterday's handover of one shift per demo team, with
+    open items, confirmed by whoever is rostered on the next shift."""
     lines = []
     first = date.today().replace(day=1)
     last = (first + timedelta(days=62)).replace(day=1) - timedelta(days=1)
     for team in db.session.scalars(sa.select(Team).order_by(Team.code)):
         if db.session.scalar(sa.select(RosterEntry.id).where(RosterEntry.team_id == team.id).limit(1)) is None:
             lines.append(f"roster {team.code}: {generate(team, first, last)} shifts from {first} to {last}")
-    desk = db.session.scalar(sa.select(Team).where(Team.code == "FO-DESK"))
-    if desk is not None and db.session.scalar(sa.select(Handover.id).limit(1)) is None:
-        users = {u.username: u for u in db.session.scalars(sa.select(User))}
-        night = next(s for s in desk.shift_types if s.code == "N")
-        handover = save_handover(users["fo.night"], desk, night, date.today() - timedelta(days=1), {
-            "unfinished": "1206 房客人预订了明早 6:00 叫醒和出租车，已录入叫醒系统，出租车待白班确认。",
-            "incidents": "02:10 会员系统查询变慢约 15 分钟，已按 IT-MEM-001 降级处理，IT 热线工单 #4471。",
-            "systems": "2 号制卡机偶尔读卡失败，已贴提示，工程部明天上午来修。",
-        }, [("vip", "1808 房白金卡会员明天中午退房，需提前准备欢送卡和延迟退房确认。"),
-            ("systems", "2 号制卡机报修，跟进工程部维修结果。")])
-        confirm_handover(users["fo.staff"], handover)
-        lines.append("handover: yesterday's night shift, with 2 open items")
+    users = {u.username: u for u in db.session.scalars(sa.select(User))}
+    for code, (shift_code, author, notes, items) in HANDOVERS.items():
+        team = db.session.scalar(sa.select(Team).where(Team.code == code))
+        if team is None or db.session.scalar(sa.select(Handover.id).where(Handover.team_id == team.id).limit(1)):
+            continue
+        shift = next(s for s in team.shift_types if s.code == shift_code)
+        handover = save_handover(users[author], team, shift, date.today() - timedelta(days=1), notes, items)
+        people = incoming(team, shift, handover.day) - {users[author].id}  # whoever works the next shift
+        others = [m for m in team.members if m.id != users[author].id]
+        confirm_handover(db.session.get(User, min(people)) if people else others[0], handover)
+        lines.append(f"handover {code}: yesterday's {shift.name}, with {len(items)} open items")
     return lines
 
 

@@ -20,6 +20,21 @@ class Department(db.Model):
     def label(self, locale: str) -> str:
         return self.name_en if locale == "en" and self.name_en else self.name
 
+    def answers_to(self, owner: str) -> bool:
+        """Whether an SOP's `owner: front-office` (or FO, 前厅部, customer-service for Customer Service Center) means
+        this department."""
+        slug = "-".join(self.name_en.lower().split())
+        owner = owner.strip().lower()
+        return owner in (self.code.lower(), self.name, slug) or bool(slug and slug.startswith(owner + "-"))
+
+
+def owner_label(owner: str | None, locale: str) -> str:
+    """An SOP's owner as people read it: the department's name when it names one, else as written."""
+    if not owner:
+        return ""
+    dept = next((d for d in db.session.scalars(sa.select(Department)) if d.answers_to(owner)), None)
+    return dept.label(locale) if dept else owner
+
 
 class Position(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)

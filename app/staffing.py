@@ -45,3 +45,18 @@ def rostered_shifts(user_id: int, days: set[date]) -> set[tuple[int, date]]:
 
 def on_shift(user_id: int, shift_type_id: int, day: date) -> bool:
     return (shift_type_id, day) in rostered_shifts(user_id, {day})
+
+
+# Who is still in training. Checklists registers its answer (an open onboarding plan); the roster generator asks,
+# and never leaves such a person alone on a shift.
+trainee_sources: list[Callable[[set[int]], set[int]]] = []
+
+
+def trainee_source(fn: Callable[[set[int]], set[int]]) -> Callable[[set[int]], set[int]]:
+    """Register fn(user_ids) -> the ones among them still in training."""
+    trainee_sources.append(fn)
+    return fn
+
+
+def trainees(user_ids: set[int]) -> set[int]:
+    return set().union(*(fn(user_ids) for fn in trainee_sources)) if user_ids else set()

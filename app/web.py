@@ -1,10 +1,10 @@
 """Cross-cutting HTTP behaviour: security headers, caching, safe redirects, error pages, expired forms, language,
 and the numbers and dates a URL or form may carry."""
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, flash, has_request_context, make_response, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import format_datetime, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -154,8 +154,20 @@ def template_globals() -> dict:
             **page_values()}
 
 
+def when(value: datetime | None, pattern: str = "yyyy-MM-dd HH:mm") -> str:
+    """`{{ t|when }}`: a stored instant on the reader's wall clock (BABEL_DEFAULT_TIMEZONE), never in UTC.
+    SQLite hands back naive datetimes, which Flask-Babel reads as UTC, as they were stored."""
+    return "" if value is None else format_datetime(value, pattern)
+
+
+def iso_local(value: datetime | None) -> str:
+    """An instant for a file (CSV, JSON): ISO 8601 on the local clock with its offset, 2026-11-30T15:39:00+08:00."""
+    return "" if value is None else to_user_timezone(value).replace(microsecond=0).isoformat()
+
+
 def init_app(app: Flask) -> None:
     app.context_processor(template_globals)
+    app.add_template_filter(when)
     app.after_request(security_headers)
     app.after_request(private_cache)
     app.register_error_handler(CSRFError, csrf_error)

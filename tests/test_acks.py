@@ -432,7 +432,7 @@ def test_counts_by_the_database_agree_with_every_duty(app, days_ahead):
 def test_sop_report_drills_down_by_state(client, auth, headers, fragment):
     auth.login("fo.manager")
     html = page_or_fragment(client, "/acks/sops/FO-CI-001?status=done", headers, fragment, '<section id="people"')
-    assert "李娜" in html and "demo" in html and re.search(r"#\d+ v", html)
+    assert "李娜" in html and "演示数据" in html and re.search(r"#\d+ v", html)  # how they signed, in words
     html = client.get("/acks/sops/FO-CI-001?status=outstanding").get_data(as_text=True)
     assert "林晓" in html and "李娜" not in html
 
@@ -461,15 +461,40 @@ def test_exports_carry_every_signature_field_and_are_audited(client, auth):
     r = auth.post("/acks/sops/FO-NA-001/export", {"format": "csv"})
     assert r.status_code == 200 and r.mimetype == "text/csv" and "attachment" in r.headers["Content-Disposition"]
     rows = list(csv.DictReader(io.StringIO(r.get_data().decode("utf-8-sig"))))
-    assert {row["username"] for row in rows} == {"fo.night", "fo.manager"}
-    night = next(row for row in rows if row["username"] == "fo.night")
-    assert night["revision"] == "1" and night["status"] == "superseded" and night["printed_name"] == "周强"
-    assert len(night["content_sha256"]) == 64 and night["signed_at_utc"].endswith("Z") and night["meaning"]
+    assert {row["用户名"] for row in rows} == {"fo.night", "fo.manager"}
+    night = next(row for row in rows if row["用户名"] == "fo.night")
+    assert night["修订版"] == "1" and night["状态"] == "已被取代" and night["签署时姓名"] == "周强"
+    assert len(night["内容 SHA-256"]) == 64 and night["签署含义"] and night["认证方式"] == "演示数据"
+    signed = datetime.fromisoformat(night["签署时间"])  # ISO 8601 with its offset, on the local clock
+    assert signed.utcoffset() == timedelta(hours=8)
+    assert signed == acks("fo.night", "FO-NA-001")[0].signed_at.replace(tzinfo=timezone.utc, microsecond=0)
     r = auth.post("/acks/sops/FO-NA-001/export", {"format": "xlsx"})
     sheet = load_workbook(io.BytesIO(r.get_data())).active
     values = list(sheet.values)
-    assert values[0][:3] == ("sop", "title", "revision") and len(values) == 3
+    assert values[0][:3] == ("规程", "标题", "修订版") and values[0][9] == "签署时间 (Asia/Shanghai)" and len(values) == 3
     assert [e.detail for e in events("acks.export")] == ['{"format": "csv", "rows": 2}', '{"format": "xlsx", "rows": 2}']
+
+
+def test_export_keeps_versions_text_dates_as_date_cells_and_heads_columns_in_the_users_language(client, auth):
+    admin = user("admin")
+    admin.locale = "en"
+    db.session.commit()
+    auth.login("admin")
+    r = auth.post("/acks/sops/FO-NA-001/export", {"format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(r.get_data().decode("utf-8-sig"))))
+    night = next(row for row in rows if row["Username"] == "fo.night")
+    # A bare 3.0 in a CSV becomes the number 3 in Excel and LibreOffice; v3.0 cannot be read as a number.
+    version = acks("fo.night", "FO-NA-001")[0].revision.version
+    assert night["Version"] == f"v{version}" and not re.fullmatch(r"[\d.]+", night["Version"])
+    assert night["How"] == "demo data" and night["Signed at"].endswith("+08:00")
+    r = auth.post("/acks/sops/FO-NA-001/export", {"format": "xlsx"})
+    sheet = load_workbook(io.BytesIO(r.get_data())).active
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header[:4] == ["SOP", "Title", "Revision", "Version"] and header[9] == "Signed at (Asia/Shanghai)"
+    at = next(sheet.iter_rows(min_row=2, max_row=2))[9]
+    assert at.is_date and isinstance(at.value, datetime) and at.number_format == "yyyy-mm-dd hh:mm:ss"
+    assert at.value in {(a.signed_at.replace(tzinfo=timezone.utc) + timedelta(hours=8)).replace(tzinfo=None, microsecond=0)
+                        for a in acks("fo.night", "FO-NA-001") + acks("fo.manager", "FO-NA-001")}
 
 
 def test_exported_names_cannot_become_spreadsheet_formulas(client, auth):
@@ -537,3 +562,9 @@ def test_remind_sends_one_digest_per_person_and_a_summary_per_manager(app, smtp)
     assert any("林晓" in m.get_payload(decode=True).decode() for m in summaries)
     assert f"sent {len(inbox)} emails" in result.output
     assert events("acks.remind")
+
+
+def test_how_someone_signed_is_shown_in_words(client, auth):
+    auth.login("fo.manager")
+    html = client.get("/acks/people/fo.night").get_data(as_text=True).split('id="person-history"')[1]
+    assert "<td>演示数据</td>" in html and "<td>demo</td>" not in html

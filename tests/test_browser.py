@@ -270,15 +270,20 @@ def test_journey_swap_handover_sign_and_carry_over(browser, page, live, app):
     night = next(s for s in team.shift_types if s.code == "N")
     staff = db.session.scalar(sa.select(User).where(User.username == "fo.staff"))
     night_user = db.session.scalar(sa.select(User.id).where(User.username == "fo.night"))
-    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.day == day))
+    # Nothing the day before or after, so the swap breaks no rule and needs no supervisor.
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.day >= day - timedelta(days=1),
+                                                    RosterEntry.day <= day + timedelta(days=1)))
     db.session.add(RosterEntry(team_id=team.id, shift_type_id=night.id, user_id=staff.id, day=day, source="manual"))
+    # 周强 works tonight's 夜班: the incoming person who confirms the 晚班's handover.
+    db.session.execute(sa.delete(RosterEntry).where(RosterEntry.shift_type_id == night.id, RosterEntry.day == date.today()))
+    db.session.add(RosterEntry(team_id=team.id, shift_type_id=night.id, user_id=night_user, day=date.today(), source="manual"))
     db.session.commit()  # and hold no transaction while the browser writes (SQLite has one writer)
 
     # 1. A member asks a colleague to swap; the colleague accepts; the grid shows the change.
     login(page, live, "fo.staff")
     page.goto(f"{live}/rosters/swaps")
     page.select_option("#swap-form select[name=entry]", label=f"{day} 夜班 · 前台值班组")
-    page.fill("#swap-form input[name=colleague]", "fo.night")
+    page.select_option("#swap-form select[name=colleague]", label="周强")  # by name
     page.click("#swap-form button")
     expect(page.locator("#swaps-mine")).to_contain_text("等待同事答复")
     colleague = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})

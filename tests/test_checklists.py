@@ -5,7 +5,7 @@ import struct
 import zlib
 import shutil
 import threading
-from datetime import date, timedelta
+from datetime import date, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -266,7 +266,7 @@ def test_sop_items_complete_only_when_the_sop_is_signed(client, auth):
     sop_item = item_where(run, "前台入住登记流程")
     assert tick(auth, run, sop_item).status_code == 409
     html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
-    assert f'hx-get="/sops/FO-CI-001/ack"' in html  # the sign panel, inline
+    assert f'hx-get="/sops/FO-CI-001/ack?deadline=0"' in html  # the sign panel, inline
     auth.post("/sops/FO-CI-001/ack", {"password": "demo-2026", "revision_id": _current("FO-CI-001")},
               token_from="/sops/FO-CI-001/ack")
     html = client.get(f"/checklists/runs/{run.id}/items/{sop_item.id}", headers=HX).get_data(as_text=True)
@@ -617,3 +617,32 @@ def test_an_oversized_photo_is_refused_with_the_limit(app, client, auth):
     assert r.status_code == 303
     assert "上限为 0.1 MB" in client.get(r.headers["Location"]).get_data(as_text=True)
     assert tick(auth, run, item, photo=(io.BytesIO(b"\xff\xd8\xff\xe0" + b"\0" * 1000), "ok.jpg")).status_code == 200
+
+
+def test_the_record_shows_local_times_and_a_readable_history(client, auth):
+    """Times on the wall clock (BABEL_DEFAULT_TIMEZONE, Asia/Shanghai), never UTC; a note reads as a note, not JSON."""
+    auth.login("newhire")
+    run = onboarding_run()
+    item = run.items[0]
+    tick(auth, run, item, note="钥匙已领")
+    db.session.expire_all()
+    done_at = db.session.get(RunItem, item.id).done_at.replace(tzinfo=timezone.utc)
+    local = done_at.astimezone(timezone(timedelta(hours=8)))
+    html = client.get(f"/checklists/runs/{run.id}/record").get_data(as_text=True)
+    assert f"{local:%Y-%m-%d %H:%M}" in html and f"{local:%Y-%m-%d %H:%M:%S}" in html and "UTC" not in html
+    assert "备注：钥匙已领" in html and '{"note"' not in html and "&#34;note&#34;" not in html
+    item_html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
+    assert f"{local:%Y-%m-%d %H:%M}" in item_html and "UTC" not in item_html
+
+
+def test_an_sop_item_shows_one_deadline(client, auth):
+    """The item's due date is the plan's; the sign panel inside it does not add the SOP's own 你须在…前签署."""
+    auth.login("newhire")
+    run = onboarding_run()
+    sop_item = item_where(run, "前台入住登记流程")
+    item = client.get(f"/checklists/runs/{run.id}/items/{sop_item.id}", headers=HX).get_data(as_text=True)
+    assert f"{sop_item.due} 到期" in item
+    inside = client.get("/sops/FO-CI-001/ack?deadline=0", headers=HX).get_data(as_text=True)
+    assert 'id="ack-panel"' in inside and "前签署" not in inside and 'name="deadline" value="0"' in inside
+    alone = client.get("/sops/FO-CI-001/ack", headers=HX).get_data(as_text=True)
+    assert "你须在" in alone  # on the SOP page the panel still says when to sign

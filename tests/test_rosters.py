@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from app.audit import AuditEvent
+from app.checklists.models import ChecklistRun
 from app.auth.models import User
 from app.extensions import db
 from app.rosters.duty import on_duty
@@ -44,6 +45,11 @@ def put(t: Team, username: str, code: str, day: date) -> RosterEntry:
 def clear(t: Team) -> None:
     db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == t.id))
     db.session.commit()
+
+
+def finish_onboarding(username: str) -> None:
+    db.session.execute(sa.update(ChecklistRun).where(ChecklistRun.assignee_id == user(username).id,
+                                                     ChecklistRun.kind == "onboarding").values(finished_at=datetime.now(timezone.utc)))
 
 
 def utc(y, m, d, hh, mm) -> datetime:
@@ -107,7 +113,7 @@ def test_rosters_sync_exit_status_says_whether_the_file_was_refused(app, tmp_pat
     app.config["CONTENT_DIR"] = str(root)
     runner = app.test_cli_runner()
     result = runner.invoke(args=["rosters", "sync"])
-    assert result.exit_code == 0 and "rosters: 2 teams" in result.output
+    assert result.exit_code == 0 and "rosters: 3 teams" in result.output
     path = root / "rosters" / "teams.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("supervisor: fo.manager", "supervisor: [fo.manager]"), encoding="utf-8")
     result = runner.invoke(args=["rosters", "sync"])
@@ -187,7 +193,7 @@ def test_unsigned_shift_sops_warn_on_the_grid_the_panel_and_remind_the_person(cl
 
 
 def test_generated_month_keeps_every_rule_and_staffs_every_shift(app):
-    for code in ("FO-DESK", "CS-HOTLINE"):
+    for code in ("FO-DESK", "CS-HOTLINE", "IT-HOTLINE"):
         t = team(code)
         clear(t)
         generate(t, date(2026, 12, 1), date(2026, 12, 31))
@@ -198,6 +204,7 @@ def test_generated_month_keeps_every_rule_and_staffs_every_shift(app):
 
 def test_generator_staffs_public_holidays_with_the_holiday_minimum(app):
     user("newhire").start_date = date(2026, 9, 1)  # all four members already work there
+    finish_onboarding("newhire")  # nobody shadows a shift as a trainee
     db.session.commit()
     t = team()
     clear(t)
@@ -362,6 +369,8 @@ def test_swap_with_yourself_or_an_outsider_is_refused(client, auth, colleague, m
 def test_handover_open_items_carry_until_closed_and_confirmation_locks_it(client, auth):
     t = team()
     day = date.today()
+    clear(t)
+    put(t, "fo.night", "N", day)  # the incoming person
     auth.login("fo.staff")
     r = auth.post("/rosters/FO-DESK/handover", {"shift": "E", "day": day.isoformat(), "incidents": "无",
                                                 "item_category": "vip", "item_text": "808 房客人要求明早加床"},
@@ -410,9 +419,12 @@ def test_month_export_and_all_or_nothing_import(client, auth):
     auth.login("fo.manager")
     r = client.get(f"/rosters/FO-DESK/export?m={month:%Y-%m}&format=csv")
     rows = list(csv.DictReader(io.StringIO(r.get_data().decode("utf-8-sig"))))
-    assert rows and set(rows[0]) == {"date", "username", "name", "shift"}
+    assert rows and list(rows[0]) == ["日期", "用户名", "姓名", "班次"]  # headed in the reader's language
     xlsx = client.get(f"/rosters/FO-DESK/export?m={month:%Y-%m}&format=xlsx")
-    assert next(load_workbook(io.BytesIO(xlsx.get_data())).active.values) == ("date", "username", "name", "shift")
+    sheet = load_workbook(io.BytesIO(xlsx.get_data())).active
+    assert next(sheet.values) == ("日期", "用户名", "姓名", "班次")
+    first = next(sheet.iter_rows(min_row=2, max_row=2))[0]
+    assert first.is_date and first.value.date() == date.fromisoformat(rows[0]["日期"]) and first.number_format == "yyyy-mm-dd"
     bad = f"date,username,shift\n{month},fo.staff,D\n{month},nobody,D\n2026-13-01,fo.staff,N\n{month},fo.night,X\n"
     r = auth.post("/rosters/FO-DESK/import", {"month": f"{month:%Y-%m}", "file": (io.BytesIO(bad.encode()), "m.csv")},
                   token_from="/rosters/", follow_redirects=True, content_type="multipart/form-data")
@@ -420,7 +432,7 @@ def test_month_export_and_all_or_nothing_import(client, auth):
     assert "line 3: unknown member &#39;nobody&#39;" in html and "line 4:" in html and "line 5: unknown shift" in html
     count = lambda: db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(RosterEntry.team_id == t.id))  # noqa: E731
     before = count()
-    good = f"date,username,shift\n{month},fo.staff,D\n{month + timedelta(days=1)},fo.night,N\n"
+    good = f"日期,用户名,班次\n{month},fo.staff,D\n{month + timedelta(days=1)},fo.night,N\n"  # an export's own headers
     auth.post("/rosters/FO-DESK/import", {"month": f"{month:%Y-%m}", "file": (io.BytesIO(good.encode()), "m.csv")},
               token_from="/rosters/", content_type="multipart/form-data")
     month_rows = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.team_id == t.id, RosterEntry.day >= month,
@@ -498,3 +510,143 @@ def test_other_teams_swaps_neither_show_nor_push_mine_off_the_page(client, auth)
     html = client.get("/rosters/swaps").get_data(as_text=True)
     mine = html.split('id="swaps-mine"')[1]
     assert "林晓" in mine and "郑洁" not in html and "客服热线组" not in html
+
+
+def test_weekday_headers_follow_the_ui_language(client, auth):
+    auth.login("fo.manager")
+    month = "2026-11"  # 2026-11-02 is a Monday
+    zh = client.get(f"/rosters/FO-DESK/month?m={month}").get_data(as_text=True)
+    assert re.search(r'>2<br><span class="small">一</span>', zh)
+    auth.post("/language", {"lang": "en", "next": "/"})
+    en = client.get(f"/rosters/FO-DESK/month?m={month}").get_data(as_text=True)
+    assert re.search(r'>2<br><span class="small">Mo</span>', en) and '<span class="small">一</span>' not in en
+
+
+def test_a_colleague_is_chosen_by_name_and_a_refusal_keeps_the_chosen_shift(client, auth):
+    t, entry = swap_setup(10)
+    other = put(t, "fo.staff", "E", date.today() + timedelta(days=12))
+    auth.login("fo.staff")
+    page = client.get("/rosters/swaps").get_data(as_text=True)
+    assert '<option value="fo.desk2">马骏</option>' in page and '<option value="fo.staff">' not in page  # not myself
+    r = auth.post("/rosters/swaps", {"entry": other.id, "colleague": "王芳"}, token_from="/rosters/swaps",
+                  follow_redirects=True)
+    html = r.get_data(as_text=True)
+    assert "不是前台值班组的成员" in html and f'<option value="{other.id}" selected>' in html
+    auth.post("/rosters/swaps", {"entry": other.id, "colleague": "马骏"}, token_from="/rosters/swaps")  # typed as a name
+    swap = db.session.scalar(sa.select(SwapRequest))
+    assert swap.entry_id == other.id and swap.colleague_id == user("fo.desk2").id
+
+
+def test_approving_a_swap_that_breaks_the_rest_rule_shows_it_and_takes_a_reason(client, auth):
+    t = team()
+    clear(t)
+    day = date.today() + timedelta(days=10)
+    put(t, "fo.desk2", "N", day)  # 马骏's night ends at 07:30 the next morning
+    entry = put(t, "fo.staff", "E", day + timedelta(days=1))  # 15:30: 8 h of rest for 马骏
+    auth.login("fo.staff")
+    auth.post("/rosters/swaps", {"entry": entry.id, "colleague": "fo.desk2"}, token_from="/rosters/swaps")
+    swap = db.session.scalar(sa.select(SwapRequest))
+    auth.logout()
+    auth.login("fo.desk2")
+    auth.post(f"/rosters/swaps/{swap.id}/answer", {"accept": "1"}, token_from="/rosters/swaps")
+    db.session.expire_all()
+    # Far ahead, but it breaks a rule: the supervisor decides, instead of it applying silently.
+    assert db.session.get(SwapRequest, swap.id).status == "accepted" and db.session.get(RosterEntry, entry.id).user_id == user("fo.staff").id
+    auth.logout()
+    auth.login("fo.manager")
+    page = client.get("/rosters/swaps").get_data(as_text=True)
+    risks = page.split(f'id="swap-risks-{swap.id}"')[1].split("</ul>")[0]
+    assert "马骏" in risks and "距上一班休息不足 11 小时" in risks and 'name="reason" required' in page
+    r = auth.post(f"/rosters/swaps/{swap.id}/decide", {"approve": "1"}, token_from="/rosters/swaps", follow_redirects=True)
+    assert "如仍要批准，请填写理由" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RosterEntry, entry.id).user_id == user("fo.staff").id
+    auth.post(f"/rosters/swaps/{swap.id}/decide", {"approve": "1", "reason": "客满，马骏同意，次日补休"}, token_from="/rosters/swaps")
+    db.session.expire_all()
+    assert db.session.get(RosterEntry, entry.id).user_id == user("fo.desk2").id
+    (event,) = [e for e in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "swap.decide"))]
+    assert "客满，马骏同意，次日补休" in event.detail and '"rule": "rest"' in event.detail and event.actor == "fo.manager"
+
+
+@pytest.mark.parametrize("wall,shift_code,days_back", [((15, 39), "D", 0), ((12, 0), "D", 0), ((6, 0), "N", 1), ((23, 0), "E", 0)])
+def test_the_handover_opens_on_the_shift_just_ending(client, auth, monkeypatch, wall, shift_code, days_back):
+    today = date.today()
+    at = utc(today.year, today.month, today.day, *wall)
+    monkeypatch.setattr("app.rosters.service.now_utc", lambda: at)
+    monkeypatch.setattr("app.rosters.handovers.local_today", lambda: today)
+    auth.login("fo.staff")
+    html = client.get("/rosters/FO-DESK/handover").get_data(as_text=True)
+    name = shift(team(), shift_code).name
+    assert f'<option value="{shift_code}" selected>{name}</option>' in html
+    assert f'name="day" value="{today - timedelta(days=days_back)}"' in html
+
+
+def test_only_the_incoming_person_is_offered_the_confirmation(client, auth):
+    t = team()
+    clear(t)
+    day = date.today() + timedelta(days=1)
+    put(t, "fo.staff", "E", day)
+    put(t, "fo.night", "N", day)
+    auth.login("fo.staff")
+    auth.post("/rosters/FO-DESK/handover", {"shift": "E", "day": day.isoformat(), "incidents": "无"},
+              token_from="/rosters/FO-DESK/handover")
+    url = f"/rosters/FO-DESK/handover?shift=E&day={day}"
+    offered = {}
+    for who in ("fo.staff", "fo.desk2", "fo.manager", "fo.night"):  # author, a member off duty, the supervisor, incoming
+        auth.logout()
+        auth.login(who)
+        html = client.get(url).get_data(as_text=True)
+        offered[who] = 'id="confirm-form"' in html
+        assert offered[who] or "由接班人确认此交接" in html
+    assert offered == {"fo.staff": False, "fo.desk2": False, "fo.manager": False, "fo.night": True}
+    h = db.session.scalar(sa.select(Handover).where(Handover.day == day))
+    auth.logout()
+    auth.login("fo.desk2")
+    assert auth.post(f"/rosters/handovers/{h.id}/confirm", token_from="/rosters/").status_code == 403
+    auth.logout()
+    auth.login("fo.night")
+    auth.post(f"/rosters/handovers/{h.id}/confirm", token_from="/rosters/")
+    db.session.expire_all()
+    h = db.session.get(Handover, h.id)
+    local = h.confirmed_at.replace(tzinfo=timezone.utc).astimezone(timezone(timedelta(hours=8)))
+    html = client.get(url).get_data(as_text=True)
+    assert f"周强 于 {local:%Y-%m-%d %H:%M} 确认" in html and "UTC" not in html  # on the wall clock
+
+
+def test_someone_in_onboarding_is_never_alone_on_a_generated_shift(app):
+    """The new hire (an open onboarding plan) starts beside a trained colleague, not alone on 白班 from day one."""
+    t = team()
+    clear(t)
+    start = user("newhire").start_date
+    generate(t, start, start + timedelta(days=27))
+    db.session.commit()
+    newhire = user("newhire").id
+    rows = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.team_id == t.id)).all()
+    people = {}
+    for e in rows:
+        people.setdefault((e.day, e.shift_type_id), set()).add(e.user_id)
+    theirs = [key for key, ids in people.items() if newhire in ids]
+    assert theirs and all(len(people[key]) >= 2 for key in theirs)  # rostered, to learn, never alone
+    broken = [v for v in check(team(), start, start + timedelta(days=27)) if v.rule in ("rest", "double", "consecutive", "understaffed")]
+    assert broken == []
+    finish_onboarding("newhire")  # trained now: a shift of their own
+    db.session.commit()
+    generate(team(), start, start + timedelta(days=27))
+    db.session.commit()
+    alone = [e for e in db.session.scalars(sa.select(RosterEntry).where(RosterEntry.user_id == newhire))
+             if db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(
+                 RosterEntry.day == e.day, RosterEntry.shift_type_id == e.shift_type_id)) == 1]
+    assert alone
+
+
+def test_the_demo_it_hotline_team_has_a_roster_and_its_own_confirmed_handover(client, auth):
+    t = team("IT-HOTLINE")
+    assert t.department.name == "IT支持部" and t.supervisor.username == "it.manager" and len(t.members) == 6
+    yesterday = date.today() - timedelta(days=1)
+    h = db.session.scalar(sa.select(Handover).where(Handover.team_id == t.id))
+    assert h.day == yesterday and h.shift_type.code == "E" and h.confirmed_at is not None and h.confirmed_by_id != h.author_id
+    auth.login("it.hotline3")
+    html = client.get(f"/rosters/IT-HOTLINE/handover?shift=E&day={yesterday}").get_data(as_text=True)
+    assert "工单 #5203" in html and "OA 升级当晚" in html and 'id="handover-confirmed"' in html
+    assert "808 房" not in html and "2 号制卡机报修" not in html  # the front desk's open items stay with the front desk
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RosterEntry).where(RosterEntry.team_id == t.id)) > 0

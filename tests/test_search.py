@@ -17,6 +17,7 @@ from app.search import index as search_index
 from app.search.analysis import bigrams, fold, words
 from app.search.models import SearchLog
 from app.search.query import search
+from app.sops.models import Sop
 from tests.conftest import HX, ROOT, THREE_WAYS, page_or_fragment
 
 RELEVANCE = yaml.safe_load((ROOT / "tests" / "search_relevance.yaml").read_text(encoding="utf-8"))["queries"]
@@ -561,3 +562,12 @@ def test_required_reading_for_me_filter(client, auth):
     auth.login("admin")  # IT: the front-desk check-in is not theirs
     admins = {h["id"] for h in client.get("/api/search?q=入住&limit=50&mine=1").get_json()}
     assert "FO-CI-001" not in admins and admins < everyone
+
+
+def test_the_hong_kong_hotline_sop_in_traditional_script_is_found_from_simplified(indexed, client, auth):
+    sop = db.session.scalar(sa.select(Sop).where(Sop.code == "IT-HK-001"))
+    assert sop.title == "香港分店IT熱線值班規程" and sop.department.name == "IT支持部" and "热线" in sop.tag_list
+    assert "IT-HK-001" in codes(search("热线值班"))
+    auth.login("it.hotline")
+    html = client.get("/search?q=热线值班 风球").get_data(as_text=True)
+    assert "/sops/IT-HK-001" in html

@@ -1,4 +1,5 @@
 """SOP content: sync, validation, rendering, pages, diff and attachments."""
+import re
 import shutil
 from html.parser import HTMLParser
 import threading
@@ -479,3 +480,26 @@ def test_the_fast_path_skips_the_pattern_searches_on_plain_text(monkeypatch):
     stock_calls, calls[:] = len(calls), []
     render_markdown(text)
     assert stock_calls > 1000 and len(calls) == 0
+
+
+def test_diff_labels_front_matter_and_the_owner_is_the_departments_name(client, auth):
+    auth.login("fo.staff")
+    html = client.get("/sops/FO-NA-001/diff?from=1&to=2").get_data(as_text=True)
+    assert "<td>版本</td>" in html and "<td>version</td>" not in html and "<td>effective</td>" not in html
+    page = client.get("/sops/FO-NA-001").get_data(as_text=True)
+    assert "<dt>负责人</dt><dd>前厅部</dd>" in page and "front-office" not in page
+    auth.post("/language", {"lang": "en", "next": "/"})
+    assert "<dt>Owner</dt><dd>Front Office</dd>" in client.get("/sops/FO-NA-001").get_data(as_text=True)
+
+
+def test_a_tag_in_either_script_is_one_tag(client, auth):
+    """會員 (the Hong Kong SOP) and 会员 are one tag, in Simplified, in the tag list, the filter and search."""
+    auth.login("fo.staff")
+    html = client.get("/sops/").get_data(as_text=True)
+    tags = re.findall(r'class="tag[^"]*"[^>]*>([^<]+) <small>', html)
+    assert "会员" in tags and "會員" not in tags and "登記" not in tags and tags.count("登记") == 1
+    for spelling in ("会员", "會員"):
+        listed = client.get(f"/sops/?tag={spelling}").get_data(as_text=True)
+        assert "FO-HK-001" in listed and "FO-VIP-001" in listed, spelling
+    found = client.get("/search?q=入住&tag=會員").get_data(as_text=True)
+    assert "FO-HK-001" in found and "FO-CI-001" not in found

@@ -9,8 +9,8 @@ from flask_login import current_user
 from app import audit
 from app.access import allow
 from app.acks import bp
-from app.acks.duties import DONE, by_state, last_signatures, owed_count, person_duties
-from app.acks.exports import to_csv, to_xlsx
+from app.acks.duties import DONE, by_state, duties, last_signatures, owed_count, person_duties
+from app.acks.exports import AUTH_METHODS, to_csv, to_xlsx
 from app.acks.reports import (department_overview, department_report, get_department, get_person, matrix,
                               person_signatures, signatures, sop_people, visible_departments)
 from app.acks.signing import MEANING, SignError, sign, sign_state
@@ -21,6 +21,12 @@ from app.panels import home_panel
 from app.sops.diff import meta_diff, table_diff, text_diff
 from app.sops.library import get_revision, get_sop
 from app.web import download, small_int
+
+
+@bp.app_template_filter("auth_method")
+def auth_method_label(method: str | None) -> str:
+    """How someone signed, in the reader's language (password, session, demo)."""
+    return str(AUTH_METHODS.get(method, method or ""))
 
 
 def changes_since(sop, signature) -> dict:
@@ -34,8 +40,9 @@ def changes_since(sop, signature) -> dict:
 
 def panel(sop, error: str | None = None, status: int = 200) -> Response:
     state = sign_state(current_user, sop)
+    # Inside a checklist item (deadline=0) the item shows its own due date: one deadline, not two.
     return render("acks/sign.html", "acks/_panel.html", status, sop=sop, state=state, error=error, meaning=MEANING,
-                  today=date.today(), **changes_since(sop, state.superseded))
+                  today=date.today(), deadline=request.values.get("deadline") != "0", **changes_since(sop, state.superseded))
 
 
 @bp.get("/sops/<code>/ack")

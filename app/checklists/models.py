@@ -100,6 +100,16 @@ class ItemEvent(db.Model):
     at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     detail: Mapped[str] = mapped_column(sa.Text, default="")  # the note / number / new assignee
 
+    @property
+    def facts(self) -> dict:
+        """What the event recorded, for people to read: {"note", "number"} of a tick, {"to"} of a reassignment."""
+        if self.action == "reassign":
+            return {"to": self.detail}
+        try:
+            value = json.loads(self.detail or "{}")
+        except ValueError:
+            return {"note": self.detail}
+        return value if isinstance(value, dict) else {"note": str(value)}
 
 class ItemPhoto(db.Model):
     """A photo taken as an item's evidence. Kept in the database, as draft attachments are, so every app node

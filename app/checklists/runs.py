@@ -18,11 +18,19 @@ from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemp
 from app.extensions import db
 from app.org import Department, Position
 from app.clock import utcnow
+from app.staffing import trainee_source  # rosters asks who is still in onboarding
 from app.workdays import nth_workday
 
 
 class RunError(UserError):
     """A refused action on a checklist, with its HTTP status."""
+
+
+@trainee_source
+def in_onboarding(user_ids: set[int]) -> set[int]:
+    """The roster generator's question: who among these still has an open onboarding plan."""
+    return set(db.session.scalars(sa.select(ChecklistRun.assignee_id).where(
+        ChecklistRun.kind == "onboarding", ChecklistRun.finished_at.is_(None), ChecklistRun.assignee_id.in_(user_ids))))
 
 
 def start(title: str, kind: str, items: list[dict], run_date: date, *, revision: ChecklistRevision | None = None,

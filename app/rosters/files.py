@@ -5,18 +5,35 @@ import secrets
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from icalendar import Calendar, Event
 from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
 
 from app import audit
 from app.spreadsheet import cell
 from app.auth.models import User
-from app.extensions import db
+from app.extensions import LOCALES, db
 from app.rosters.models import CalendarToken, RosterEntry, Team
 from app.rosters.service import RosterError
 from app.rosters.shifts import span
 
-COLUMNS = ["date", "username", "name", "shift"]
+# Headed in the reader's language; an import reads the keys or the headers in any UI language.
+COLUMNS = {"date": _l("Date"), "username": _l("Username"), "name": _l("Name"), "shift": _l("Shift")}
+
+
+def headers() -> list[str]:
+    return [str(label) for label in COLUMNS.values()]
+
+
+def column_keys() -> dict[str, str]:
+    """Every header a file may carry for a column (date, 日期, Date …) → the column's key."""
+    keys = {key: key for key in COLUMNS}
+    for locale in LOCALES:
+        with force_locale(locale):
+            keys.update({str(label).strip().lower(): key for key, label in COLUMNS.items()})
+    return keys
 
 
 def month_bounds(month: date) -> tuple[date, date]:
@@ -30,20 +47,23 @@ def month_rows(team: Team, month: date) -> list[list[str]]:
                                                            RosterEntry.day <= last)
                               .options(sa.orm.joinedload(RosterEntry.user), sa.orm.joinedload(RosterEntry.shift_type))
                               .order_by(RosterEntry.day, RosterEntry.user_id))
-    return [[e.day.isoformat(), cell(e.user.username), cell(e.user.display_name), e.shift_type.code] for e in rows]
+    return [[e.day, cell(e.user.username), cell(e.user.display_name), e.shift_type.code] for e in rows]
 
 
-def to_csv(rows: list[list[str]]) -> bytes:
+def to_csv(rows: list[list]) -> bytes:
     out = io.StringIO()
-    csv.writer(out).writerows([COLUMNS, *rows])
+    csv.writer(out).writerows([headers(), *([day.isoformat(), *rest] for day, *rest in rows)])
     return out.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(rows: list[list[str]]) -> bytes:
+def to_xlsx(rows: list[list]) -> bytes:
     book = Workbook(write_only=True)
     sheet = book.create_sheet("roster")
-    for row in [COLUMNS, *rows]:
-        sheet.append(row)
+    sheet.append(headers())
+    for day, *rest in rows:
+        when = WriteOnlyCell(sheet, value=day)  # a date cell, which sorts and filters as a date
+        when.number_format = "yyyy-mm-dd"
+        sheet.append([when, *rest])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -64,7 +84,8 @@ def read_rows(data: bytes, filename: str) -> list[tuple[int, dict]]:
             raise RosterError("The file is not UTF-8 text. Save it as CSV UTF-8.") from None
     if not values:
         raise RosterError("line 1: the file is empty")
-    header = [h.strip().lower() for h in values[0]]
+    keys = column_keys()
+    header = [keys.get(h.strip().lower(), h.strip().lower()) for h in values[0]]
     missing = {"date", "username", "shift"} - set(header)
     if missing:
         raise RosterError("line 1: missing column(s): %(cols)s", cols=", ".join(sorted(missing)))

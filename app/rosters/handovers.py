@@ -11,8 +11,8 @@ from app.auth.models import User
 from app.extensions import db
 from app.rosters import bp
 from app.rosters.models import CATEGORIES, Handover, Team
-from app.rosters.service import (RosterError, add_addendum, close_item, confirm_handover, get_handover, open_items,
-                                 readable_teams, save_handover, supervises)
+from app.rosters.service import (RosterError, add_addendum, close_item, confirm_handover, ending_shift, get_handover,
+                                 may_confirm, open_items, readable_teams, save_handover, supervises)
 from app.rosters.shifts import local_today
 from app.rosters.views import get_team, readable_team
 from app.web import local_path, parse_day
@@ -51,10 +51,13 @@ def act(action, *args):
 def handover(code: str):
     """The handover of one shift: its notes by category, the open items carried to it, and the signature."""
     team = readable_team(code)
-    shift = shift_of(team, request.args.get("shift") or (team.shift_types[0].code if team.shift_types else None))
-    day = parse_day(request.args.get("day"), local_today())
+    ending = ending_shift(team)  # without a choice: the shift just ending, on its own day
+    shift = shift_of(team, request.args.get("shift") or (ending[0].code if ending else None))
+    day = parse_day(request.args.get("day"), ending[1] if ending and not request.args.get("shift") else local_today())
+    handover = get_handover(team, shift, day)
     return render_template("rosters/handover.html", team=team, shift=shift, day=day, categories=CATEGORIES,
-                           handover=get_handover(team, shift, day), items=open_items(team))
+                           handover=handover, items=open_items(team),
+                           may_confirm=handover is not None and may_confirm(current_user, team, handover))
 
 
 @bp.post("/rosters/<code>/handover")

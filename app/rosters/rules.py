@@ -13,6 +13,7 @@ from app.rosters.duty import unsigned_sops
 from app.rosters.models import RosterEntry, ShiftType, Team
 from app.rosters.shifts import Span, span
 from app.clock import utcnow
+from app.staffing import trainees
 from app.workdays import public_holiday
 
 RULE_TEXT = {
@@ -62,18 +63,7 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
     for e in rows:
         by_user[e.user_id].append((entry_span(e), e))
     for user_id, spans in by_user.items():
-        spans.sort(key=lambda pair: pair[0].start)
-        for (a, ea), (b, eb) in zip(spans, spans[1:]):
-            if a.overlaps(b):
-                found.append(Violation("double", user_id, eb.day, eb.shift_type_id))
-            elif (b.start - a.end).total_seconds() < rules["min_rest_hours"] * 3600 and inside(eb.day):
-                found.append(Violation("rest", user_id, eb.day, eb.shift_type_id, (("h", rules["min_rest_hours"]),)))
-        days = sorted({e.day for _s, e in spans})
-        run = 1
-        for prev, day in zip(days, days[1:]):
-            run = run + 1 if day - prev == timedelta(days=1) else 1
-            if run > rules["max_consecutive"] and inside(day):
-                found.append(Violation("consecutive", user_id, day, None, (("n", rules["max_consecutive"]),)))
+        found += person_violations(rules, user_id, spans, inside)
     if start.day == 1 and end == start.replace(day=month_length(start)):  # days off are counted per whole month
         for user in team.members:
             worked = {e.day for _s, e in by_user.get(user.id, []) if inside(e.day)}
@@ -95,6 +85,38 @@ def check(team: Team, start: date, end: date) -> list[Violation]:
     return found
 
 
+def person_violations(rules: dict, user_id: int, spans: list[tuple[Span, RosterEntry]], inside) -> list[Violation]:
+    """One person's double bookings, short rests and too-long runs among their (span, entry) pairs."""
+    found = []
+    spans = sorted(spans, key=lambda pair: pair[0].start)
+    for (a, ea), (b, eb) in zip(spans, spans[1:]):
+        if a.overlaps(b):
+            found.append(Violation("double", user_id, eb.day, eb.shift_type_id))
+        elif (b.start - a.end).total_seconds() < rules["min_rest_hours"] * 3600 and inside(eb.day):
+            found.append(Violation("rest", user_id, eb.day, eb.shift_type_id, (("h", rules["min_rest_hours"]),)))
+    days = sorted({e.day for _s, e in spans})
+    run = 1
+    for prev, day in zip(days, days[1:]):
+        run = run + 1 if day - prev == timedelta(days=1) else 1
+        if run > rules["max_consecutive"] and inside(day):
+            found.append(Violation("consecutive", user_id, day, None, (("n", rules["max_consecutive"]),)))
+    return found
+
+
+def swap_violations(entry: RosterEntry, user_id: int) -> list[Violation]:
+    """The rules that giving `entry` to `user_id` would newly break for them (rest after a night shift, a double
+    booking, too many days in a row), found without changing anything. Unsigned SOPs are not among them: the grid
+    and the person's reminder already flag those, and signing before the shift clears them."""
+    team = db.session.get(Team, entry.team_id)
+    rules = team.rules
+    reach = timedelta(days=rules["max_consecutive"] + 1)
+    inside = lambda d: entry.day - reach <= d <= entry.day + reach  # noqa: E731
+    theirs = [(entry_span(e), e) for e in entries(team, entry.day - reach, entry.day + reach) if e.user_id == user_id]
+    before = set(person_violations(rules, user_id, theirs, inside))
+    after = person_violations(rules, user_id, theirs + [(entry_span(entry), entry)], inside)
+    return [v for v in after if v not in before]
+
+
 def month_length(day: date) -> int:
     return ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)).day
 
@@ -102,8 +124,9 @@ def month_length(day: date) -> int:
 def generate(team: Team, start: date, end: date, actor=None) -> int:
     """Fill start..end: generated entries there are replaced; manual ones, overrides and swaps stay and count
     (including those just before and after the period, for rest). Members are taken round-robin (fewest
-    shifts so far first), skipping anyone who would break a rule. Returns the number of entries created.
-    The caller commits."""
+    shifts so far first), skipping anyone who would break a rule. Someone still in training (onboarding) is
+    never the only person on a shift: they fill a place only beside someone trained, and once a shift is staffed
+    one of them may join it to learn. Returns the number of entries created. The caller commits."""
     db.session.execute(sa.delete(RosterEntry).where(RosterEntry.team_id == team.id, RosterEntry.source == "generated",
                                                     RosterEntry.day >= start, RosterEntry.day <= end))
     rules, pattern = team.rules, team.pattern
@@ -112,12 +135,16 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
     days_worked = defaultdict(set)
     per_month = defaultdict(int)  # (user, year, month) → days worked
     staffed = defaultdict(int)
-    for e in entries(team, start - timedelta(days=1), end + timedelta(days=1)):
+    learning = trainees({m.id for m in team.members})
+    trained = defaultdict(int)  # (day, shift) → people on it who are not in training
+    reach = timedelta(days=rules["max_consecutive"])  # kept days either side count towards a run of days in a row
+    for e in entries(team, start - reach, end + reach):
         busy[e.user_id].append(Span(*astuple(entry_span(e))[:2], kept=True))
         if e.day not in days_worked[e.user_id]:
             days_worked[e.user_id].add(e.day)
             per_month[(e.user_id, e.day.year, e.day.month)] += 1
         staffed[(e.day, e.shift_type_id)] += 1
+        trained[(e.day, e.shift_type_id)] += e.user_id not in learning
     members = [(index, m.id, m.start_date) for index, m in enumerate(team.members)]
     shifts = [st for st in team.shift_types if st.retired_at is None]
     count, rows, day, n = defaultdict(int), [], start, 0
@@ -125,9 +152,14 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
         holiday = public_holiday(day)
         for st in shifts:
             s = span(day, st.start, st.end)
-            for _ in range((st.holiday_min_staff if holiday else st.min_staff) - staffed[(day, st.id)]):
+            places = (st.holiday_min_staff if holiday else st.min_staff) - staffed[(day, st.id)]
+            for place in range(max(places, 0) + 1):  # the extra place is for one trainee beside a trained person
+                shadow = place == max(places, 0)
+                if shadow and not (learning and trained[(day, st.id)]):
+                    break
                 for index, user_id, began in sorted(members, key=lambda m: (count[m[1]], (m[1] + n) % len(members))):
                     if (began and day < began) or day in days_worked[user_id] or \
+                            (user_id in learning and not trained[(day, st.id)]) or (shadow and user_id not in learning) or \
                             not available(user_id, day, s, rules, pattern, index, busy[user_id], rest, days_worked, per_month):
                         continue
                     rows.append({"team_id": team.id, "shift_type_id": st.id, "user_id": user_id, "day": day,
@@ -136,6 +168,7 @@ def generate(team: Team, start: date, end: date, actor=None) -> int:
                     days_worked[user_id].add(day)
                     per_month[(user_id, day.year, day.month)] += 1
                     staffed[(day, st.id)] += 1
+                    trained[(day, st.id)] += user_id not in learning
                     count[user_id] += 1
                     break
         day += timedelta(days=1)

@@ -1,6 +1,6 @@
 """Roster actions: editing a cell, swaps with their approval, handovers with open items. The callers commit."""
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -11,8 +11,9 @@ from app.auth.models import User
 from app.errors import UserError, check_length
 from app.extensions import db
 from app.rosters.models import CATEGORIES, Handover, HandoverAddendum, HandoverItem, RosterEntry, ShiftType, SwapRequest, Team
-from app.rosters.shifts import now_utc, span
 from app.clock import utcnow
+from app.rosters.rules import swap_violations
+from app.rosters.shifts import now_utc, span, zone
 from app.waiting import Event, emit
 from app.web import path_for
 
@@ -88,7 +89,7 @@ def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
     if entry.user_id != user.id:
         raise RosterError("You can only offer your own shifts.", 403)
     team = db.session.get(Team, entry.team_id)
-    colleague = db.session.scalar(sa.select(User).where(User.username == (colleague_name or "").strip()))
+    colleague = find_colleague(team, colleague_name)
     if colleague is not None and colleague.id == user.id:
         raise RosterError("You cannot swap a shift with yourself.")
     if colleague is None or not is_member(colleague, team):
@@ -111,6 +112,15 @@ def request_swap(user: User, entry_id: int, colleague_name: str) -> SwapRequest:
 def shift_label(entry: RosterEntry) -> str:
     """"12月3日 白班": the day and shift a message names (always Chinese: the group reads Chinese)."""
     return f"{entry.day.month}月{entry.day.day}日 {entry.shift_type.name}"
+
+
+def find_colleague(team: Team, name: str | None) -> User | None:
+    """A member named by username or by the name people know them by (马骏); else whoever has that username."""
+    name = (name or "").strip()
+    named = [m for m in team.members if name in (m.username, m.display_name)]
+    if len(named) > 1:
+        raise RosterError("Several members of %(team)s are called %(name)s: choose by username.", team=team.name, name=name)
+    return named[0] if named else db.session.scalar(sa.select(User).where(User.username == name))
 
 
 def short_notice(entry: RosterEntry) -> bool:
@@ -140,10 +150,10 @@ def answer_swap(user: User, swap_id: int, accept: bool) -> SwapRequest:
         raise RosterError("This request has already been answered.", 409)
     if not accept:
         swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "declined", None, user.id, utcnow()
-    elif short_notice(swap.entry):
-        swap.status, swap.needs_approval = "accepted", True
+    elif short_notice(swap.entry) or swap_violations(swap.entry, swap.colleague_id):
+        swap.status, swap.needs_approval = "accepted", True  # the supervisor decides, seeing what it would break
         team = db.session.get(Team, swap.team_id)
-        emit(Event(kind="swap_approval", text=f"一个临近班次的换班等待审批：{shift_label(swap.entry)}（{team.name}）。",
+        emit(Event(kind="swap_approval", text=f"一个换班等待审批：{shift_label(swap.entry)}（{team.name}）。",
                    url=path_for("rosters.swaps"), user_ids=(team.supervisor_id,) if team.supervisor_id else (),
                    team_id=team.id, department_id=team.department_id, extra={"swap_id": swap.id}))
     else:
@@ -152,8 +162,9 @@ def answer_swap(user: User, swap_id: int, accept: bool) -> SwapRequest:
     return swap
 
 
-def decide_swap(user: User, swap_id: int, approve: bool) -> SwapRequest:
-    """The supervisor approves or refuses a short-notice swap."""
+def decide_swap(user: User, swap_id: int, approve: bool, reason: str = "") -> SwapRequest:
+    """The supervisor approves or refuses a swap. One that would break a roster rule for the colleague (8 h of
+    rest after a night shift) is approved only with a reason, which the audit trail keeps with the rules broken."""
     swap = db.session.get(SwapRequest, swap_id)
     if swap is None:
         raise RosterError("There is no such swap request.", 404)
@@ -161,11 +172,19 @@ def decide_swap(user: User, swap_id: int, approve: bool) -> SwapRequest:
         raise RosterError("Only the team's supervisor can approve a swap.", 403)
     if swap.status != "accepted" or not swap.needs_approval:
         raise RosterError("This request is not waiting for approval.", 409)
+    detail = {"approve": approve}
     if approve:
+        broken, reason = swap_violations(swap.entry, swap.colleague_id), (reason or "").strip()
+        if broken and not reason:
+            raise RosterError("This swap would break the roster rules: %(rules)s. To approve it anyway, give a reason.",
+                              rules="; ".join(f"{v.day} {v.text}" for v in broken))
+        check_length(RosterError, reason)
+        if broken:
+            detail.update(override=reason, rules=[{"rule": v.rule, "day": v.day, **dict(v.params)} for v in broken])
         apply_swap(swap, user)
     else:
         swap.status, swap.open_key, swap.decided_by_id, swap.decided_at = "refused", None, user.id, utcnow()
-    audit.record("swap.decide", f"swap:{swap.id}", {"approve": approve})
+    audit.record("swap.decide", f"swap:{swap.id}", detail)
     return swap
 
 
@@ -203,6 +222,37 @@ def save_handover(user: User, team: Team, shift: ShiftType, day: date, notes: di
     return handover
 
 
+def ending_shift(team: Team, at: datetime | None = None) -> tuple[ShiftType, date] | None:
+    """The shift whose end is nearest the wall clock (at 15:39, the 白班 that ended at 15:30; at 06:00, last
+    night's 夜班): the one whose handover is being written now."""
+    at = at or now_utc()
+    today = at.astimezone(zone()).date()
+    spans = [(abs(span(d, st.start, st.end).end - at), st, d) for st in team.shift_types if st.retired_at is None
+             for d in (today - timedelta(days=1), today)]
+    return min(spans, key=lambda t: t[0])[1:] if spans else None
+
+
+def incoming(team: Team, shift: ShiftType, day: date) -> set[int]:
+    """Who is rostered on the next shift of the team, the first to start when this one ends."""
+    end = span(day, shift.start, shift.end).end
+    starts = [(s.start, st, d) for st in team.shift_types if st.retired_at is None
+              for d in (day, day + timedelta(days=1), day + timedelta(days=2)) if (s := span(d, st.start, st.end)).start >= end]
+    if not starts:
+        return set()
+    _start, st, d = min(starts, key=lambda t: t[0])
+    return set(db.session.scalars(sa.select(RosterEntry.user_id).where(
+        RosterEntry.team_id == team.id, RosterEntry.shift_type_id == st.id, RosterEntry.day == d)))
+
+
+def may_confirm(user: User, team: Team, handover: Handover) -> bool:
+    """The incoming person confirms: whoever is rostered on the next shift, or, when nobody is, any member but the
+    author. Not the author, not the supervisor reading along."""
+    if handover.author_id == user.id or not is_member(user, team):
+        return False
+    people = incoming(team, handover.shift_type, handover.day)
+    return user.id in people if people else True
+
+
 def confirm_handover(user: User, handover: Handover) -> Handover:
     """The incoming person signs: name and time. The author cannot confirm their own handover."""
     team = db.session.get(Team, handover.team_id)
@@ -210,6 +260,8 @@ def confirm_handover(user: User, handover: Handover) -> Handover:
         raise RosterError("Only members of the team confirm its handovers.", 403)
     if handover.author_id == user.id:
         raise RosterError("The incoming person confirms a handover, not its author.", 403)
+    if handover.confirmed_at is None and not may_confirm(user, team, handover):
+        raise RosterError("The person taking over the next shift confirms this handover.", 403)
     if handover.confirmed_at is None:  # a second click keeps the first signature
         handover.confirmed_by_id, handover.confirmed_name, handover.confirmed_at = user.id, user.display_name, utcnow()
         audit.record("handover.confirm", f"handover:{handover.id}", {"name": user.display_name})

@@ -16,7 +16,7 @@ from app.rosters import bp
 from app.rosters.duty import local, my_next_shift, on_duty
 from app.rosters.files import month_bounds
 from app.rosters.models import Handover, RosterEntry, SwapRequest, Team
-from app.rosters.rules import check, generate
+from app.rosters.rules import check, generate, swap_violations
 from app.rosters.service import (RosterError, answer_swap, decide_swap, is_member, may_read, readable_teams, request_swap,
                                  set_cell, supervises)
 from app.rosters.shifts import local_today
@@ -195,10 +195,15 @@ def swaps():
     upcoming = db.session.scalars(sa.select(RosterEntry).where(RosterEntry.user_id == current_user.id,
                                                                RosterEntry.day >= local_today())
                                   .options(sa.orm.joinedload(RosterEntry.shift_type)).order_by(RosterEntry.day).limit(30)).all()
-    return render_template("rosters/swaps.html", mine=mine, approve=approve, upcoming=upcoming, teams=teams)
+    colleagues = {t.id: [m for m in t.members if m.id != current_user.id]
+                  for t in readable_teams(current_user) if is_member(current_user, t)}
+    return render_template("rosters/swaps.html", mine=mine, approve=approve, upcoming=upcoming, teams=teams,
+                           colleagues=colleagues, risks={s.id: swap_violations(s.entry, s.colleague_id) for s in approve},
+                           chosen={"entry": request.args.get("entry", type=small_int), "colleague": request.args.get("colleague", "")})
 
 
-def swap_action(action, *args):
+def swap_action(action, *args, again: dict | None = None):
+    """Run a swap action; a refusal comes back as a message on the swaps page, with the form as it was sent."""
     try:
         action(current_user, *args)
     except RosterError as e:
@@ -206,17 +211,18 @@ def swap_action(action, *args):
         if e.status in (403, 404):
             abort(e.status)
         flash(e.message(), "error")
-    else:
-        db.session.commit()
-        flash(_("Done."), "success")
+        return redirect(url_for("rosters.swaps", **(again or {})), 303)
+    db.session.commit()
+    flash(_("Done."), "success")
     return redirect(url_for("rosters.swaps"), 303)
 
 
 @bp.post("/rosters/swaps")
 @allow("staff")
 def swap_request():
-    """Ask a colleague to take one of my shifts."""
-    return swap_action(request_swap, request.form.get("entry", type=small_int), request.form.get("colleague", ""))
+    """Ask a colleague (chosen by name, or typed as a name or username) to take one of my shifts."""
+    entry, colleague = request.form.get("entry", type=small_int), request.form.get("colleague", "")
+    return swap_action(request_swap, entry, colleague, again={"entry": entry, "colleague": colleague.strip()[:100]})
 
 
 @bp.post("/rosters/swaps/<int:swap_id>/answer")
@@ -229,5 +235,5 @@ def swap_answer(swap_id: int):
 @bp.post("/rosters/swaps/<int:swap_id>/decide")
 @allow("staff")
 def swap_decide(swap_id: int):
-    """The supervisor approves or refuses a short-notice swap."""
-    return swap_action(decide_swap, swap_id, request.form.get("approve") == "1")
+    """The supervisor approves or refuses a swap; approving one that breaks a rule takes a reason."""
+    return swap_action(decide_swap, swap_id, request.form.get("approve") == "1", request.form.get("reason", ""))

@@ -12,11 +12,12 @@ import unicodedata
 from functools import lru_cache
 
 import jieba
-from opencc import OpenCC
 from whoosh.analysis import Token, Tokenizer
 
+from app.chinese import T2S
+
 jieba.setLogLevel(logging.WARNING)
-_t2s = OpenCC("t2s")
+_t2s = T2S
 _jieba_ready = threading.Lock()
 
 # Question words and particles: staff type questions, not keywords (服务器怎么关机).

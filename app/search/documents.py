@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from pymdownx.slugs import slugify
 
+from app.chinese import simplified
 from app.search.analysis import fold
 from app.sops.models import Sop, SopRevision
 
@@ -77,7 +78,7 @@ def documents(sop: Sop) -> list[dict]:
     rev = sop.current
     meta = rev.meta
     common = {"code": sop.code, "title": rev.title, "department": sop.department.name,
-              "tags": ",".join(meta["tags"]), "hash": rev.content_hash}
+              "tags": ",".join(simplified(t) for t in meta["tags"]), "hash": rev.content_hash}
     labels = " ".join([sop.code, sop.department.name, *meta["positions"], *meta["departments"], *meta["tags"]])
     parts = sections(rev)
     body = "\n".join(p.text for p in parts)

@@ -12,6 +12,7 @@ from whoosh import query as Q
 from whoosh import scoring
 from whoosh.matching import mcore
 
+from app.chinese import simplified
 from app.search.analysis import bigrams, fold, words
 from app.search.index import IndexUnavailable, field_lengths, live_build, open_index, prepare
 from app.sops.content import ID_RE
@@ -189,7 +190,7 @@ def filters(department: str = "", tag: str = "", codes: set[str] | None = None) 
     if department:
         parts.append(Q.Term("department", department))
     if tag:
-        parts.append(Q.Term("tags", tag))
+        parts.append(Q.Term("tags", simplified(tag)))
     if codes is not None:
         parts.append(Q.Or([Q.Term("code", c) for c in sorted(codes)]) if codes else Q.NullQuery)
     return Q.And(parts) if parts else None

@@ -3,8 +3,16 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext as _l
+
 META_FIELDS = ("title", "version", "effective", "review_by", "change", "department", "departments", "positions",
                "tags", "owner", "requires_ack", "ack_within_days", "attachments")
+# What a reader sees for a front-matter key in a diff (版本, 生效日期, 复审日期 …), never the key itself.
+META_LABELS = {"title": _l("Title"), "version": _l("Version"), "effective": _l("Effective"), "review_by": _l("Review by"),
+               "change": _l("Kind of change"), "department": _l("Department"), "departments": _l("Departments"),
+               "positions": _l("Positions"), "tags": _l("Tags"), "owner": _l("Owner"),
+               "requires_ack": _l("Requires acknowledgement"), "ack_within_days": _l("Days to sign"),
+               "attachments": _l("Attachments")}
 
 
 @dataclass

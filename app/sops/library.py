@@ -4,6 +4,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask import abort, current_app
 
+from app.chinese import simplified
 from app.extensions import db
 from app.org import Department
 from app.sops.content import check_attachment, ContentError
@@ -17,7 +18,7 @@ def library(tag: str = "", department: str = "", retired: bool = False) -> list[
             .order_by(Department.id, Sop.code))
     stmt = stmt.where(Sop.retired_at.is_not(None) if retired else Sop.retired_at.is_(None))
     if tag:
-        stmt = stmt.where(Sop.tags.contains(f"|{tag}|", autoescape=True))
+        stmt = stmt.where(Sop.tags.contains(f"|{simplified(tag)}|", autoescape=True))
     if department:
         stmt = stmt.where(sa.or_(Department.name == department, Department.code == department))
     groups: dict[int, tuple[Department, list[Sop]]] = {}
@@ -29,7 +30,7 @@ def library(tag: str = "", department: str = "", retired: bool = False) -> list[
 def all_tags() -> list[tuple[str, int]]:
     counts: dict[str, int] = {}
     for tags in db.session.scalars(sa.select(Sop.tags).where(Sop.retired_at.is_(None))):
-        for t in filter(None, tags.split("|")):
+        for t in {simplified(t) for t in tags.split("|") if t}:
             counts[t] = counts.get(t, 0) + 1
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 

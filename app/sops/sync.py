@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from app.chinese import simplified
 from app.extensions import db, serialize
 from app.org import Department, OrgError, Position, sync_org
 from app.sops.content import ContentError, SopFile, read_sop
@@ -137,7 +138,8 @@ def apply(doc: SopFile, sop: Sop | None, departments: dict[str, Department], rep
     sop.current_revision_id, sop.current = rev.id, rev
     sop.path, sop.title, sop.retired_at = doc.path, doc.meta["title"], None
     sop.department = departments[doc.meta["department"]]
-    sop.tags = "|" + "|".join(doc.meta["tags"]) + "|" if doc.meta["tags"] else ""
+    tags = list(dict.fromkeys(simplified(t) for t in doc.meta["tags"]))  # 會員 and 会员 are one tag
+    sop.tags = "|" + "|".join(tags) + "|" if tags else ""
 
 
 def rerender_stale() -> int:

@@ -9,7 +9,8 @@ from flask_login import current_user
 from app.access import allow
 from app.sops import bp
 from app.sops.signals import viewed
-from app.sops.diff import meta_diff, table_diff, text_diff
+from app.sops.diff import META_LABELS, meta_diff, table_diff, text_diff
+from app.org import owner_label
 from app.htmx import render
 from app.pagecache import cached_page
 from app.sops.render import link_attachments
@@ -17,6 +18,18 @@ from app.panels import render_home_panels
 from app.web import small_int
 from app.sops.library import (all_tags, attachment_path, get_revision, get_sop, history, library, recent_revisions,
                               review_overdue, sop_state)
+
+
+@bp.app_template_filter("meta_label")
+def meta_label(key: str) -> str:
+    """A front-matter key as the reader's word for it (version → 版本)."""
+    return str(META_LABELS.get(key, key))
+
+
+@bp.app_template_filter("owner")
+def owner(value: str | None) -> str:
+    """An SOP's owner: the department's name (front-office → 前厅部), else as written."""
+    return owner_label(value, str(get_locale() or "zh"))
 
 
 @bp.get("/healthz")

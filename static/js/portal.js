@@ -74,10 +74,11 @@ document.addEventListener("htmx:afterSettle", () => {
 let focusedSwap = null;
 document.addEventListener("htmx:beforeSwap", (e) => {
   const t = e.detail.target;
-  focusedSwap = t && t.id && t.contains(document.activeElement) && document.activeElement !== document.body ? t.id : null;
+  if (t && t.id && document.activeElement !== document.body && t.contains(document.activeElement)) focusedSwap = t.id;
 });
-document.addEventListener("htmx:afterSettle", () => {
-  const el = focusedSwap && document.getElementById(focusedSwap);
+document.addEventListener("htmx:afterSettle", (e) => {
+  if (!focusedSwap || !e.detail.target || e.detail.target.id !== focusedSwap) return;
+  const el = document.getElementById(focusedSwap);
   focusedSwap = null;
   if (!el || (document.activeElement && document.activeElement !== document.body)) return;
   if (!el.matches("a, button, input, select, textarea, [tabindex]")) el.tabIndex = -1;

@@ -266,7 +266,7 @@ def test_sop_items_complete_only_when_the_sop_is_signed(client, auth):
     sop_item = item_where(run, "前台入住登记流程")
     assert tick(auth, run, sop_item).status_code == 409
     html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
-    assert f'hx-get="/sops/FO-CI-001/ack?deadline=0"' in html  # the sign panel, inline
+    assert f'hx-get="/sops/FO-CI-001/ack?deadline=0&amp;slot=item-{sop_item.id}"' in html  # the sign panel, inline (ids per item)
     auth.post("/sops/FO-CI-001/ack", {"password": "demo-2026", "revision_id": _current("FO-CI-001")},
               token_from="/sops/FO-CI-001/ack")
     html = client.get(f"/checklists/runs/{run.id}/items/{sop_item.id}", headers=HX).get_data(as_text=True)

@@ -1,4 +1,5 @@
 """Sign panel, my required reading, the badge, and the managers' reports and exports."""
+import re
 from datetime import date
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
@@ -38,11 +39,19 @@ def changes_since(sop, signature) -> dict:
             "tables": table_diff(old.markdown, new.markdown)}
 
 
-def panel(sop, error: str | None = None, status: int = 200) -> Response:
+SLOT = re.compile(r"item-\d{1,9}")
+
+
+def panel(sop, error: str | None = None, status: int = 200, announce: str | None = None) -> Response:
+    """The sign panel. `slot` (a checklist item) keeps the ids unique when a page holds several panels;
+    `announce` is read out by screen readers after an htmx swap (portal.js)."""
     state = sign_state(current_user, sop)
     # Inside a checklist item (deadline=0) the item shows its own due date: one deadline, not two.
+    slot = request.values.get("slot", "")
+    slot = slot if SLOT.fullmatch(slot) else ""
     return render("acks/sign.html", "acks/_panel.html", status, sop=sop, state=state, error=error, meaning=MEANING,
-                  today=date.today(), deadline=request.values.get("deadline") != "0", **changes_since(sop, state.superseded))
+                  today=date.today(), slot=slot, sfx=f"-{slot}" if slot else "", announce=announce,
+                  deadline=request.values.get("deadline") != "0", **changes_since(sop, state.superseded))
 
 
 @bp.get("/sops/<code>/ack")
@@ -75,7 +84,7 @@ def sign_post(code: str):
         flash(_("Signed. Thank you."), "success")
         return redirect(url_for("sops.show", code=code), 303)
     with read_only():  # the signature is saved: drawing the panel must not wait for the write lock
-        resp = panel(sop)
+        resp = panel(sop, announce=_("Signed. Thank you."))
     resp.headers["HX-Trigger"] = "acks-changed"  # the badge in the header counts again
     return resp
 

@@ -40,6 +40,9 @@ def readable_team(code: str) -> Team:
     return team
 
 
+WARNING_FILTERS = ("all", "rules", "unsigned")
+
+
 def grid(team: Team, days: list[date]) -> dict:
     """Everything a grid shows: entries per (person, day), violations per cell and per day."""
     first, last = days[0], days[-1]
@@ -53,7 +56,10 @@ def grid(team: Team, days: list[date]) -> dict:
     at_cell, at_day = defaultdict(list), defaultdict(list)
     for v in problems:
         (at_cell[(v.user_id, v.day)] if v.user_id else at_day[v.day]).append(v)
+    # "Not signed" warnings can fill a month; they show as a count per cell, listed only when asked for.
+    warnings = request.args.get("warnings") if request.args.get("warnings") in WARNING_FILTERS else "all"
     return {"team": team, "days": days, "cells": cells, "at_cell": at_cell, "at_day": at_day, "problems": problems,
+            "warnings": warnings, "today": local_today(),
             "editable": supervises(current_user, team), "holidays": {d for d in days if public_holiday(d)},
             "shift_names": {s.id: s for s in team.shift_types}}
 

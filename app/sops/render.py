@@ -1,4 +1,5 @@
 """Markdown → sanitised HTML, once per revision. Mermaid fences become diagrams drawn in the browser."""
+import html as htmllib
 import re
 
 import markdown
@@ -9,7 +10,7 @@ from markupsafe import escape
 from pymdownx.slugs import slugify
 from pymdownx.superfences import fence_div_format
 
-RENDERER = 1  # bump when the output changes; sync re-renders older revisions
+RENDERER = 2  # bump when the output changes; sync re-renders older revisions
 
 EXTENSIONS = [
     "tables", "footnotes", "admonition", "toc", "sane_lists", "pymdownx.details", "pymdownx.superfences",
@@ -86,9 +87,23 @@ def render_markdown(text: str, fast: bool = True) -> tuple[str, list[dict], bool
     """Return (safe HTML, table of contents, whether it has a diagram). fast=False is stock Python-Markdown."""
     md = markdown.Markdown(extensions=EXTENSIONS + ([PlainTextInlineExtension()] if fast else []),
                            extension_configs=CONFIG)
-    html = sanitise(md.convert(text))
+    html = label_checkboxes(sanitise(md.convert(text)))
     toc = [{"level": t["level"], "id": t["id"], "name": t["name"]} for t in flatten(md.toc_tokens)]
     return html, toc, 'class="mermaid"' in html
+
+
+# A task-list checkbox and the text after it, up to a nested list or the end of the item or paragraph.
+CHECKBOX = re.compile(r'<input type="checkbox"([^>]*)>(.*?)(?=<ul|<ol|</li>|</p>|<input|$)', re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
+
+
+def label_checkboxes(html: str) -> str:
+    """Name each task-list checkbox after its item's text, so a screen reader says what is to be done."""
+    def named(m: re.Match) -> str:
+        text = " ".join(htmllib.unescape(TAG.sub("", m.group(2))).split())
+        label = f' aria-label="{escape(text)}"' if text else ""
+        return f'<input type="checkbox"{m.group(1)}{label}>{m.group(2)}'
+    return CHECKBOX.sub(named, html)
 
 
 def flatten(tokens: list[dict]) -> list[dict]:

@@ -2,6 +2,8 @@
 import difflib
 import html
 import logging
+import math
+import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +15,7 @@ from whoosh import scoring
 from whoosh.matching import mcore
 
 from app.search.analysis import bigrams, fold, words
+from app.search.builtin_synonyms import combine
 from app.search.index import IndexUnavailable, field_lengths, live_build, open_index, prepare
 from app.sops.content import ID_RE
 
@@ -50,7 +53,8 @@ class Results:
 
 
 class Synonyms:
-    """content/search/synonyms.txt: one group of equivalent words per line ('中毒 病毒 木马'); re-read when it changes."""
+    """The built-in synonyms (builtin_synonyms.py) with content/search/synonyms.txt added: one group of
+    equivalent words per line ('中毒 病毒 木马'), '!词' withdraws a built-in one; re-read when the file changes."""
 
     def __init__(self):
         self.mtime, self.groups = None, {}
@@ -63,14 +67,8 @@ class Synonyms:
         mtime = path.stat().st_mtime if path.exists() else None
         if mtime == self.mtime and not force:
             return
-        groups: dict[str, set[str]] = {}
-        if mtime is not None:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.split("#", 1)[0]
-                members = {fold(w) for w in line.replace(";", " ").replace("，", " ").replace(",", " ").split() if w}
-                for w in members:
-                    groups.setdefault(w, set()).update(members)
-        self.mtime, self.groups = mtime, groups
+        content = path.read_text(encoding="utf-8") if mtime is not None else ""
+        self.mtime, self.groups = mtime, combine(content, fold)
 
     def expand(self, term: str) -> set[str]:
         return self.groups.get(term, set()) | {term}
@@ -97,13 +95,24 @@ class SparseUnionMatcher(mcore.Matcher):
     scans slot by slot in Python across the whole index. Our posting lists are short (whole-SOP documents
     among ten times as many sections), so that scanning cost more than scoring the matches."""
 
-    def __init__(self, submatchers: list, boost: float = 1.0, scored: bool = True):
+    def __init__(self, submatchers: list, boost: float = 1.0, scored: bool = True, tiebreak: float | None = None):
         totals: dict[int, float] = {}
-        for m in submatchers:
-            while m.is_active():
-                doc = m.id()
-                totals[doc] = totals.get(doc, 0.0) + (m.score() * boost if scored else 1.0)
-                m.next()
+        if tiebreak is None:
+            for m in submatchers:
+                while m.is_active():
+                    doc = m.id()
+                    totals[doc] = totals.get(doc, 0.0) + (m.score() * boost if scored else 1.0)
+                    m.next()
+        else:  # the best alternative, plus tiebreak times the others (Lucene's dis_max)
+            best: dict[int, float] = {}
+            for m in submatchers:
+                while m.is_active():
+                    doc, score = m.id(), (m.score() * boost if scored else 1.0)
+                    totals[doc] = totals.get(doc, 0.0) + score
+                    if score > best.get(doc, 0.0):
+                        best[doc] = score
+                    m.next()
+            totals = {doc: best.get(doc, 0.0) + tiebreak * (total - best.get(doc, 0.0)) for doc, total in totals.items()}
         self._ids = sorted(doc for doc, score in totals.items() if score > 0)  # as ArrayUnionMatcher: score > 0
         self._scores = [totals[doc] for doc in self._ids]
         self._n, self._i, self._max = len(self._ids), 0, max(self._scores, default=0.0)
@@ -149,9 +158,19 @@ class Any(Q.Or):
     """Or over many alternatives (fields × synonyms × terms), every match read once into SparseUnionMatcher:
     much faster in pure Python than Whoosh's binary tree of union matchers or its array matcher."""
 
+    tiebreak = None
+
     def _matcher(self, subs, searcher, context):
         scored = context.weighting is not None if context else True
-        return SparseUnionMatcher([sub.matcher(searcher, context) for sub in subs], self.boost, scored)
+        return SparseUnionMatcher([sub.matcher(searcher, context) for sub in subs], self.boost, scored, self.tiebreak)
+
+
+class Best(Any):
+    """One term's alternatives (fields × synonyms) scored as its best match plus TIEBREAK of the others.
+
+    Summed, a common word in a long first-line title scored in the title's words, its character pairs and
+    its synonyms at once, and outweighed the rare word that answers in the body text."""
+    tiebreak = 0.3
 
 
 SYNONYM_WEIGHT = 0.5  # a synonym finds documents, but the word typed ranks higher
@@ -180,7 +199,7 @@ def term_query(term: str, searcher, prefix: str = "") -> Q.Query:
                                 else Q.Term(title_gram, grams[0], boost=boost))
             if not known:
                 alternatives.append(Q.And([Q.Term(prefix + "gram", g) for g in grams], boost=boost))
-    return Any(alternatives)
+    return Best(alternatives)
 
 
 def filters(department: str = "", tag: str = "", codes: set[str] | None = None) -> Q.Query | None:
@@ -231,21 +250,44 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     extra = scores(searcher, bonus) if bonus is not None else {}
     allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 
-    def ordered(docs) -> list[tuple[float, int]]:
-        """(score, document) for docs that pass the filter, in Whoosh's order: score, then document number."""
+    def ordered(docs, covered=lambda d: 0.0) -> list[tuple[float, float, int]]:
+        """(coverage, score, document) for docs that pass the filter: the most of the query first, then by
+        score, then document number (Whoosh's order)."""
         if allowed is not None:
             docs = [d for d in docs if d in allowed]
-        return sorted(((sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
-                      key=lambda sd: (-sd[0], sd[1]))
+        return sorted(((covered(d), sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
+                      key=lambda csd: (-csd[0], -csd[1], csd[2]))
+
+    phrases = adjacent_phrases(text)
+
+    def top(ranking: list[tuple[float, float, int]], n: int) -> list["WholeHit"]:
+        """The first n of a ranking, after the phrase bonus is added to its head (limit + RERANK of them)."""
+        head = [(coverage, WholeHit(searcher, d, score)) for coverage, score, d in ranking[:n + RERANK]]
+        for _c, h in head:
+            body = folded_body(h)
+            h.score += PHRASE_WEIGHT * sum(1 for phrase in phrases if phrase in body)
+        return [h for _c, h in sorted(head, key=lambda ch: (-ch[0], -ch[1].score))[:n]]  # stable on ties
 
     counted = strict = ordered(set.intersection(*(set(p) for p in parts)) if parts else ())
-    hits = [WholeHit(searcher, d, score) for score, d in strict[:limit]]
+    hits = top(strict, limit)
     if len(parts) > 1 and len(hits) < limit:
-        counted = loose = ordered(set().union(*parts))
+        # Those matching part of the query: the more distinctive the terms they match, the higher. A term's
+        # weight is its IDF among SOPs (from the SOPs its clause matched), so an SOP holding the one rare word
+        # of a question (退款) ranks above those holding its common words (要求, 处理) in a title.
+        n = max(1, len(whole_sop_docnums(searcher)))
+        idf = [math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for p in parts]
+        counted = loose = ordered(set().union(*parts),
+                                  lambda d: round(sum(w for p, w in zip(parts, idf) if d in p), 6))
         seen = {h["code"] for h in hits}
-        hits += [h for h in (WholeHit(searcher, d, score) for score, d in loose[:limit * 2])
-                 if h["code"] not in seen][: limit - len(hits)]
+        hits += [h for h in top(loose, limit * 2) if h["code"] not in seen][: limit - len(hits)]
     return hits, len(counted)
+
+
+# Words typed side by side (测试需求, 呼叫中心) and found side by side in an SOP's text: the SOP speaks of
+# the thing asked, not of its words in different places. Read from the stored folded text of the best
+# ranked SOPs only (RERANK beyond the page), so it costs a few substring searches, not an index query.
+PHRASE_WEIGHT = 6.0
+RERANK = 20
 
 
 class WholeHit(dict):
@@ -302,9 +344,22 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
             score = sum(max(w * (HEADING_WEIGHT * (t in heading) + (t in body)) for t, w in options)
                         for options in expansions)
             score += HEADING_WEIGHT * sum(1 for phrase in phrases if phrase in heading)
-            if score > best.get(code, (0.0, None))[0]:
-                best[code] = (score, fields)
-    return {code: fields for code, (_score, fields) in best.items()}
+            rank = (score > 0 and not is_preamble(heading), score)
+            if score > 0 and rank > best.get(code, ((False, 0.0), None))[0]:
+                best[code] = (rank, fields)
+    return {code: fields for code, (_rank, fields) in best.items()}
+
+
+# Headings of a section that says what an SOP is for and to whom it applies (目的, 适用范围, Purpose, Scope …).
+# Such a section names the SOP's subject in passing (会员页面打不开 in 目的), so it matches the query about
+# as well as the section that answers it: it is the landing place only when no other section matches.
+PREAMBLE = re.compile(r"^[\s\d.、:：()（）一二三四五六七八九十]*(目的|范围|适用范围|适用对象|目的(与|和|及)(适用)?范围|"
+                      r"purpose|scope|purpose and scope|applicability|objective)s?\s*$")
+
+
+def is_preamble(heading: str) -> bool:
+    """heading (folded) is a purpose or scope heading."""
+    return bool(PREAMBLE.match(heading.strip()))
 
 
 def folded_body(fields: dict) -> str:
@@ -352,8 +407,19 @@ def suggest(searcher, terms: list[str], text: str) -> list[str]:
     return list(dict.fromkeys(out))[:6]
 
 
-class Weighting(scoring.BM25F):
-    """Whoosh's BM25F, scoring the same, with each field's document lengths read once per searcher into a
+class DocumentIdf(scoring.BM25F):
+    """Whoosh's BM25F with one IDF per term across the fields of a document (SAME_IDF)."""
+
+    def scorer(self, searcher, fieldname, text, qf=1):
+        scorer = super().scorer(searcher, fieldname, text, qf=qf)
+        if hasattr(scorer, "idf") and fieldname in SAME_IDF:
+            parent = searcher.get_parent()
+            scorer.idf = min(parent.idf(f, text) for f in SAME_IDF[fieldname])
+        return scorer
+
+
+class Weighting(DocumentIdf):
+    """DocumentIdf, scoring the same, with each field's document lengths read once per searcher into a
     list: looking a length up through the column reader, posting by posting, was a quarter of a query."""
 
     def scorer(self, searcher, fieldname, text, qf=1):
@@ -361,6 +427,16 @@ class Weighting(scoring.BM25F):
         if hasattr(scorer, "dfl"):
             scorer.dfl = field_lengths(searcher, fieldname, 1).__getitem__  # 1 when empty, as Whoosh's scorer asks
         return scorer
+
+
+# How rare a term is, is a property of the document, not of one field: BM25F per field would find 要求 rare
+# among titles (few titles hold it) although half the bodies do, and a common word in a long first-line
+# title would outscore the rare word that answers. Every field of a group scores a term with the group's
+# lowest IDF (the field where the term is most common).
+_WORD_GROUPS = (("title", "section", "text"), ("sop_title", "sop_section", "sop_text"))
+SAME_IDF = {f: g for g in _WORD_GROUPS for f in g}
+SAME_IDF.update({"title_gram": ("title_gram", "gram"), "sop_title_gram": ("sop_title_gram", "sop_gram"),
+                 "gram": ("gram",), "sop_gram": ("sop_gram",)})
 
 
 def searcher():

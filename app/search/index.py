@@ -189,7 +189,10 @@ def try_open():
         warnings.simplefilter("ignore", ResourceWarning)
         try:
             return open_live(), ""
-        except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild
+        except index.EmptyIndexError as e:  # no index yet (first start, or deleted): the caller builds one
+            reason = str(e) or type(e).__name__
+        except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild (with the traceback logged)
+            log.exception("search index at %s cannot be read", index_dir())
             reason = str(e) or type(e).__name__
         gc.collect()
     return None, reason

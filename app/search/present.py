@@ -72,8 +72,8 @@ def suggest(searcher, terms: list[str], text: str) -> list[str]:
     for term in terms:
         try:
             out += [s for s in searcher.corrector("text").suggest(term, limit=3, maxdist=1) if s != term]
-        except Exception:  # noqa: BLE001 - a suggestion is a nicety, never an error
-            pass
+        except Exception:  # noqa: BLE001 - a suggestion is a nicety, never an error: logged, and the page goes on
+            log.exception("search: spelling suggestions for %r failed", term)
     titles = {fold(f["title"]): f["title"] for f in searcher.documents(kind="sop")}
     out += [titles[t] for t in difflib.get_close_matches(fold(text), list(titles), n=3, cutoff=0.4)]
     return list(dict.fromkeys(out))[:6]

@@ -43,8 +43,8 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
             log.warning("search unavailable: %s", e)
             results.error = "unavailable"
             return results
-        except Exception as e:  # noqa: BLE001 - a broken index is rebuilt once, then reported
-            log.warning("search failed (%s); reopening the index", str(e))
+        except Exception:  # noqa: BLE001 - a broken index is rebuilt once, then reported
+            log.exception("search for %r failed (attempt %d of 2); reopening the index", text, attempt)
             forget_searcher()
             if attempt == 2:
                 results.error = "unavailable"

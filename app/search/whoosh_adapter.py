@@ -45,32 +45,39 @@ def _names(func) -> set[str]:
 
 def check_whoosh() -> None:
     """Raise WhooshChanged if any internal this module relies on is gone or renamed."""
-    required = {
-        "SegmentWriter._flush_segment": callable(getattr(SegmentWriter, "_flush_segment", None)),
-        "SegmentWriter.per_document_reader": callable(getattr(SegmentWriter, "per_document_reader", None)),
-        "SegmentWriter.__init__ sets pool, perdocwriter, fieldwriter":
+    required = {  # what → a check (an exception while checking counts as missing)
+        "SegmentWriter._flush_segment": lambda: callable(getattr(SegmentWriter, "_flush_segment", None)),
+        "SegmentWriter.per_document_reader": lambda: callable(getattr(SegmentWriter, "per_document_reader", None)),
+        "SegmentWriter.__init__ sets pool, perdocwriter, fieldwriter": lambda:
             {"pool", "perdocwriter", "fieldwriter"} <= _names(SegmentWriter.__init__),
-        "SegmentWriter._flush_segment reads pool.iter_postings into fieldwriter.add_postings":
+        "SegmentWriter._flush_segment reads pool.iter_postings into fieldwriter.add_postings": lambda:
             {"pool", "iter_postings", "add_postings", "perdocwriter", "fieldwriter"}
             <= _names(SegmentWriter._flush_segment),
-        "SegmentWriter adds postings through pool.add": "add" in _names(SegmentWriter.add_document),
-        "FieldWriter.add_postings(schema, lengths, items) asks lengths.doc_field_length":
+        "SegmentWriter adds postings through pool.add": lambda: "add" in _names(SegmentWriter.add_document),
+        "FieldWriter.add_postings(schema, lengths, items) asks lengths.doc_field_length": lambda:
             FieldWriter.add_postings.__code__.co_varnames[:4] == ("self", "schema", "lengths", "items")
             and "doc_field_length" in _names(FieldWriter.add_postings),
-        "FileStorage._fpath": callable(getattr(FileStorage, "_fpath", None)),
-        "FileStorage(path, supports_mmap=...)": "supports_mmap" in FileStorage.__init__.__code__.co_varnames,
-        "BufferFile(bytes, name=...)": "name" in BufferFile.__init__.__code__.co_varnames,
-        "CompoundQuery.matcher calls _matcher(subs, searcher, context)":
+        "FileStorage._fpath": lambda: callable(getattr(FileStorage, "_fpath", None)),
+        "FileStorage(path, supports_mmap=...)": lambda: "supports_mmap" in FileStorage.__init__.__code__.co_varnames,
+        "BufferFile(bytes, name=...)": lambda: "name" in BufferFile.__init__.__code__.co_varnames,
+        "CompoundQuery.matcher calls _matcher(subs, searcher, context)": lambda:
             "_matcher" in _names(CompoundQuery.matcher)
             and Q.Or._matcher.__code__.co_varnames[:4] == ("self", "subs", "searcher", "context"),
-        "WeightLengthScorer.setup sets dfl and score reads it":
+        "WeightLengthScorer.setup sets dfl and score reads it": lambda:
             "dfl" in _names(scoring.WeightLengthScorer.setup) and "dfl" in _names(scoring.WeightLengthScorer.score),
-        "BM25F.scorer returns a WeightLengthScorer": issubclass(scoring.BM25FScorer, scoring.WeightLengthScorer),
-        "mcore.Matcher": all(callable(getattr(mcore.Matcher, m, None)) for m in (
+        "BM25F.scorer returns a WeightLengthScorer": lambda: issubclass(scoring.BM25FScorer, scoring.WeightLengthScorer),
+        "mcore.Matcher": lambda: all(callable(getattr(mcore.Matcher, m, None)) for m in (
             "is_active", "id", "score", "next", "skip_to", "all_ids", "supports", "supports_block_quality",
             "max_quality", "copy")),
     }
-    missing = [what for what, ok in required.items() if not ok]
+    missing = []
+    for what, check in required.items():
+        try:
+            ok = check()
+        except Exception:  # noqa: BLE001 - whatever broke, it is reported below by name
+            ok = False
+        if not ok:
+            missing.append(what)
     if missing:
         raise WhooshChanged(
             f"Whoosh {whoosh_version()} changed internals that app/search/whoosh_adapter.py overrides: "

@@ -113,7 +113,8 @@ def test_sparse_union_finds_and_scores_what_whoosh_or_does(indexed, word):
     a term's alternatives score as the best of them plus Best.tiebreak of the others (each scored by Whoosh)."""
     from whoosh import query as Q
 
-    from app.search.query import Any, Best, searcher, term_query
+    from app.search.query import Any, searcher, term_query
+    from app.search.whoosh_adapter import Best
     with indexed.app_context():
         s = searcher()
         ours = term_query(word, s, "sop_")
@@ -154,7 +155,7 @@ def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt, se
     (without the phrase bonus read from the stored text, tested on its own)."""
     from whoosh import query as Q
 
-    monkeypatch.setattr("app.search.query.PHRASE_WEIGHT", 0.0)
+    monkeypatch.setattr("app.search.ranking.PHRASE_WEIGHT", 0.0)
 
     from app.search.query import filters, proximity_bonus, ranked, searcher, term_query, terms_of
     if segments == 2:
@@ -178,10 +179,12 @@ def test_cached_field_lengths_score_as_whoosh_bm25f(indexed):
     from whoosh import query as Q
 
     from app.search.index import open_index
-    from app.search.query import DocumentIdf, searcher
+    from app.search.query import searcher
+    from app.search.index import SAME_IDF
+    from app.search.whoosh_adapter import DocumentIdf
     with indexed.app_context():
         q = Q.Or([Q.Term(f, w) for f in ("sop_title", "sop_text", "title", "text") for w in ("夜审", "交接", "会员")])
-        with open_index().searcher(weighting=DocumentIdf()) as plain:
+        with open_index().searcher(weighting=DocumentIdf(SAME_IDF)) as plain:
             expected = {h.docnum: round(h.score, 9) for h in plain.search(q, limit=None)}
         got = {h.docnum: round(h.score, 9) for h in searcher().search(q, limit=None)}
         assert got == expected and len(got) > 20

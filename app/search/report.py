@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.search.analysis import bigrams, fold
 from app.search.models import SearchLog, monday
-from app.search.query import searcher
+from app.search.index import searcher
 
 
 def record(text: str, terms: list[str], results: int) -> None:

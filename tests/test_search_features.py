@@ -93,3 +93,61 @@ def test_builtin_synonym_finds_what_the_content_file_does_not_list(app, tmp_path
     (root / "search" / "synonyms.txt").write_text("!顾客  # withdrawn\n", encoding="utf-8")
     os.utime(root / "search" / "synonyms.txt", (1, 1))  # a different mtime: re-read at the next search
     assert search("顾客").total < with_builtin
+
+
+# --- honest partial results and the report --------------------------------------------------------------
+
+def test_a_distinctive_word_that_matches_nothing_is_named(indexed):
+    r = search("醉酒客人")
+    assert r.hits and r.missing == ["醉酒"] and r.found == ["客人"]
+    assert search("客人投诉").missing == []  # every word found something
+    assert search("醉酒").missing == [] and search("醉酒").total == 0  # nothing at all: the empty page says so
+
+
+def test_partial_results_are_shown_and_logged_for_the_report(app, indexed):
+    from tests.conftest import Auth
+    staff, manager = Auth(app.test_client()), Auth(app.test_client())
+    staff.login("fo.staff"), manager.login("fo.manager")
+    html = staff.client.get("/search?q=醉酒客人").get_data(as_text=True)
+    assert "醉酒" in html and 'id="partial-results"' in html and "客人" in html
+    report = manager.client.get("/search/report").get_data(as_text=True)
+    assert "<td>醉酒客人</td><td>醉酒</td>" in report
+    assert "synonyms.txt" not in report and "content/" not in report  # no file paths for managers
+
+
+def test_report_candidates_look_like_the_missing_word(indexed):
+    from app.search.report import candidate_synonyms
+    with indexed.app_context():
+        assert "teamviewer" in candidate_synonyms("teamviewr")
+        latin = candidate_synonyms("cash")
+        assert "teamviewer" not in latin and "cache" not in latin  # sharing two letters is not looking alike
+        for word in candidate_synonyms("连不上网"):
+            assert any(word.find(pair) >= 0 for pair in ("连不", "不上", "上网"))
+
+
+def test_admin_adds_a_synonym_from_the_report(app, tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(ROOT / "content", root)
+    app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
+    search_index.rebuild()
+    from app.audit import AuditEvent
+    from app.extensions import db
+    from tests.conftest import Auth
+    admin, manager = Auth(app.test_client()), Auth(app.test_client())
+    admin.login("admin"), manager.login("fo.manager")
+    assert search("喝醉").total == 0
+    before = (root / "search" / "synonyms.txt").read_text(encoding="utf-8")
+    # a manager sees the report but may not change the list; without the token nothing changes either
+    assert manager.post("/search/report/synonyms", {"word": "喝醉", "synonyms": "投诉"}, "/search/report").status_code == 403
+    assert admin.client.post("/search/report/synonyms", data={"word": "喝醉", "synonyms": "投诉"}).status_code == 400
+    bad = admin.post("/search/report/synonyms", {"word": "喝醉", "synonyms": ""}, "/search/report")
+    assert bad.status_code == 302 and "word=%E5%96%9D%E9%86%89" in bad.headers["Location"]  # the word typed is kept
+    assert (root / "search" / "synonyms.txt").read_text(encoding="utf-8") == before
+    r = admin.post("/search/report/synonyms", {"word": "喝醉", "synonyms": "投诉 客诉"}, "/search/report")
+    assert r.status_code == 302
+    text = (root / "search" / "synonyms.txt").read_text(encoding="utf-8")
+    assert text.startswith(before) and text.endswith("喝醉 投诉 客诉\n")
+    with app.app_context():
+        event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "search.synonym_added")).one()
+        assert event.actor == "admin" and "喝醉" in event.detail
+    assert search("喝醉").total > 0  # in effect without a restart

@@ -37,6 +37,19 @@ class Results:
     pages: int = 0
     suggestions: list[str] = field(default_factory=list)
     error: str = ""
+    missing: list[str] = field(default_factory=list)  # distinctive terms that matched nothing
+    found: list[str] = field(default_factory=list)  # the terms the results hold, when some are missing
+
+
+def partial(terms: list[str], matched: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(missing, found): the typed words no SOP holds, and those the results hold, each without the parts of
+    a longer word beside it (jieba gives 售后服务 and 售后, 服务). A word counts as missing when it matches
+    nothing and no shorter word of it matched (醉酒客人: 醉酒 missing, 客人 found)."""
+    hit = [t for t in terms if matched.get(t)]
+    missing = [t for t in terms if not matched.get(t, 1) and not any(h in t for h in hit)]
+    missing = [t for t in missing if not any(t != o and t in o for o in missing)]
+    found = [t for t in hit if not any(t != o and t in o for o in hit)]
+    return (missing, found) if missing and found else ([], [])
 
 
 def snippet(text: str, terms: list[str], folded_text: str | None = None, width: int = 90) -> Markup:

@@ -3,7 +3,7 @@ import logging
 
 from app.search.index import IndexUnavailable, forget_searcher, searcher
 from app.search.parsing import MAX_QUERY, filters, proximity_bonus, term_query, terms_of  # noqa: F401
-from app.search.present import Hit, Results, snippet, suggest
+from app.search.present import Hit, Results, partial, snippet, suggest
 from app.search.ranking import best_sections, folded_body, ranked
 from app.search.synonyms import synonyms
 from app.search.whoosh_adapter import Any  # noqa: F401 - tests/test_search.py imports it from here
@@ -24,7 +24,10 @@ def search(text: str, department: str = "", tag: str = "", page: int = 1, per_pa
     for attempt in (1, 2):
         try:
             s = searcher()
-            all_hits, results.total = ranked(s, terms, filters(department, tag, codes), results.page * per_page, text)
+            matched: dict[str, int] = {}
+            all_hits, results.total = ranked(s, terms, filters(department, tag, codes), results.page * per_page, text,
+                                             matched)
+            results.missing, results.found = partial(terms, matched)
             results.pages = -(-results.total // per_page)
             start = (results.page - 1) * per_page
             page_hits = all_hits[start:start + per_page]

@@ -22,7 +22,7 @@ class WholeHit(dict):
         self.score = score
 
 
-def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple[list, int]:
+def ranked(searcher, terms: list[str], flt, limit: int, text: str = "", matched: dict | None = None) -> tuple[list, int]:
     """(whole-SOP hits, number of SOPs matched). SOPs matching every term come first, then those matching
     most of them; words typed side by side in a title or heading score extra; an exact SOP id comes first.
     Only the whole-SOP documents' sop_* fields are read here, so the posting lists are short."""
@@ -34,6 +34,8 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     # And / Or / AndMaybe / Require (a test compares them), without its matcher trees walking every
     # document again for each combination.
     parts = [scores(searcher, c) for c in clauses]
+    if matched is not None and len(parts) == len(terms):  # term → SOPs it matched (whatever the filters)
+        matched.update((t, len(p)) for t, p in zip(terms, parts))
     extra = scores(searcher, bonus) if bonus is not None else {}
     allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 

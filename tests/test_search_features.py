@@ -151,3 +151,13 @@ def test_admin_adds_a_synonym_from_the_report(app, tmp_path):
         event = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "search.synonym_added")).one()
         assert event.actor == "admin" and "喝醉" in event.detail
     assert search("喝醉").total > 0  # in effect without a restart
+
+
+def test_partial_result_message_in_chinese_and_english(app, indexed):
+    from tests.conftest import Auth
+    staff = Auth(app.test_client())
+    staff.login("fo.staff")
+    assert "没有找到「醉酒」；以下结果只包含「客人」" in staff.client.get("/search?q=醉酒客人").get_data(as_text=True)
+    staff.post("/language", {"lang": "en"})
+    english = staff.client.get("/search?q=醉酒客人").get_data(as_text=True)
+    assert "Nothing found for “醉酒”; the results below contain only “客人”." in english

@@ -231,3 +231,17 @@ def test_a_failing_suggestion_is_logged_and_titles_are_still_offered(indexed, mo
         offered = search.suggest("嗯夜宙操侮规桯")
     assert "夜审操作规程" in offered
     assert any(rec.exc_info and rec.exc_info[0] is KeyError for rec in caplog.records)
+
+
+def test_a_search_asked_again_answers_the_same_from_the_memo(indexed):
+    """The second time, a term's scores, the SOPs' sections and stored fields come from the searcher's memo:
+    the same hits, scores, sections and snippets; a new searcher (after any index change) starts empty."""
+    from app import search
+    from app.search.index import forget_searcher, searcher
+    from app.search.ranking import memo
+    first = [search.search(q) for q in ("会员系统连不上怎么办", "FO-NA-001", "夜审 交接", "流程")]
+    assert len(memo(searcher(), "term")) >= 5 and memo(searcher(), "sections")
+    again = [search.search(q) for q in ("会员系统连不上怎么办", "FO-NA-001", "夜审 交接", "流程")]
+    assert again == first and all(r.hits for r in first)
+    forget_searcher()
+    assert not memo(searcher(), "term") and [search.search(q) for q in ("夜审 交接",)] == first[2:3]

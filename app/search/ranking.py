@@ -1,4 +1,12 @@
-"""Ranking: which SOPs match, in what order, and which section of each to land on."""
+"""Ranking: which SOPs match, in what order, and which section of each to land on.
+
+Work that depends only on the index and the words (a term's scores, an SOP's sections, a whole SOP's stored
+fields) is kept per searcher in a bounded memo: a searcher is replaced when the index changes, and with it the
+memo, so nothing is served from an older index. The scores are the same floats either way.
+"""
+import heapq
+from collections import OrderedDict
+
 from whoosh import query as Q
 
 from app.search.analysis import fold
@@ -8,13 +16,53 @@ from app.search.whoosh_adapter import Any, scores
 from app.sops.content import ID_RE
 
 HEADING_WEIGHT = 3  # a term in a section's heading counts as much as three in its text
+# Entries kept per searcher, by kind. Worst cases, at 1,000 SOPs: a term's scores hold one float per whole SOP
+# (~90 KB), an SOP's sections ~30 KB, a whole SOP's stored fields ~16 KB: at most about 25 MB per worker.
+MEMO_SIZES = {"term": 128, "bonus": 128, "sections": 256, "doc": 256}
+
+
+class Memo(OrderedDict):
+    """A least-recently-used map with a bounded number of entries."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, compute):
+        try:
+            self.move_to_end(key)
+            return self[key]
+        except KeyError:
+            value = self[key] = compute()
+            if len(self) > self.size:
+                self.popitem(last=False)
+            return value
+
+
+def memo(searcher, kind: str) -> Memo:
+    """This searcher's memo for one kind of work (a new searcher, after the index changed, starts empty)."""
+    memos = searcher.__dict__.setdefault("search_memo", {})
+    if kind not in memos:
+        memos[kind] = Memo(MEMO_SIZES[kind])
+    return memos[kind]
+
+
+def term_scores(searcher, term: str, prefix: str) -> dict[int, float]:
+    """Every whole-SOP document matching the term or its synonyms, with its score (memoised per searcher;
+    the key holds the synonyms, so a changed synonym file scores again)."""
+    key = (prefix, term, frozenset(synonyms().expand(term)))
+    return memo(searcher, "term").get_or(key, lambda: scores(searcher, term_query(term, searcher, prefix)))
+
+
+def stored(searcher, docnum: int) -> dict:
+    return memo(searcher, "doc").get_or(docnum, lambda: searcher.stored_fields(docnum))
 
 
 class WholeHit(dict):
     """A whole-SOP document's stored fields and its score."""
 
     def __init__(self, searcher, docnum: int, score: float):
-        super().__init__(searcher.stored_fields(docnum))
+        super().__init__(stored(searcher, docnum))
         self.score = score
 
 
@@ -22,32 +70,46 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     """(whole-SOP hits, number of SOPs matched). SOPs matching every term come first, then those matching
     most of them; words typed side by side in a title or heading score extra; an exact SOP id comes first.
     Only the whole-SOP documents' sop_* fields are read here, so the posting lists are short."""
-    clauses = [term_query(t, searcher, "sop_") for t in terms]
-    if ID_RE.match(text.strip().upper()):
-        clauses = [Any([Q.Term("doc_id", text.strip().upper(), boost=50.0), Q.And(clauses)])]
-    bonus = proximity_bonus(text, "sop_")
     # Each part is scored once into a dict, and the parts are combined here: the same sums as Whoosh's
     # And / Or / AndMaybe / Require (a test compares them), without its matcher trees walking every
     # document again for each combination.
-    parts = [scores(searcher, c) for c in clauses]
-    extra = scores(searcher, bonus) if bonus is not None else {}
+    code = text.strip().upper()
+    if ID_RE.match(code):
+        def id_first() -> dict[int, float]:
+            clauses = [term_query(t, searcher, "sop_") for t in terms]
+            return scores(searcher, Any([Q.Term("doc_id", code, boost=50.0), Q.And(clauses)]))
+        parts = [memo(searcher, "bonus").get_or((code, *(frozenset(synonyms().expand(t)) for t in terms)), id_first)]
+    else:
+        parts = [term_scores(searcher, t, "sop_") for t in terms]
+    phrases = adjacent_phrases(text)
+    extra = memo(searcher, "bonus").get_or(tuple(phrases), lambda: bonus_scores(searcher, text)) if phrases else {}
     allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 
     def ordered(docs) -> list[tuple[float, int]]:
         """(score, document) for docs that pass the filter, in Whoosh's order: score, then document number."""
         if allowed is not None:
             docs = [d for d in docs if d in allowed]
-        return sorted(((sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
-                      key=lambda sd: (-sd[0], sd[1]))
+        return [(sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs]
 
-    counted = strict = ordered(set.intersection(*(set(p) for p in parts)) if parts else ())
-    hits = [WholeHit(searcher, d, score) for score, d in strict[:limit]]
+    def top(scored: list, n: int) -> list[tuple[float, int]]:
+        """The n best, in Whoosh's order: score, then document number (no full sort of every match)."""
+        return heapq.nsmallest(n, scored, key=lambda sd: (-sd[0], sd[1]))
+
+    strict = ordered(set(parts[0]).intersection(*parts[1:]) if parts else ())
+    counted = len(strict)
+    hits = [WholeHit(searcher, d, score) for score, d in top(strict, limit)]
     if len(parts) > 1 and len(hits) < limit:
-        counted = loose = ordered(set().union(*parts))
+        loose = ordered(set().union(*parts))
+        counted = len(loose)
         seen = {h["code"] for h in hits}
-        hits += [h for h in (WholeHit(searcher, d, score) for score, d in loose[:limit * 2])
+        hits += [h for h in (WholeHit(searcher, d, score) for score, d in top(loose, limit * 2))
                  if h["code"] not in seen][: limit - len(hits)]
-    return hits, len(counted)
+    return hits, counted
+
+
+def bonus_scores(searcher, text: str) -> dict[int, float]:
+    bonus = proximity_bonus(text, "sop_")
+    return scores(searcher, bonus) if bonus is not None else {}
 
 
 def whole_sop_docnums(searcher) -> set[int]:
@@ -62,6 +124,19 @@ def folded_body(fields: dict) -> str:
     return fields.get("folded") or fold(fields.get("body", ""))
 
 
+def sop_sections(searcher, code: str, whole: set[int]) -> list[tuple[dict, str, str]]:
+    """An SOP's sections in document order: (stored fields, folded heading, folded body), memoised."""
+    def read():
+        # One short posting list per SOP; asking for kind=section as well would intersect with every section.
+        out = []
+        for docnum in searcher.document_numbers(code=code):
+            if docnum not in whole:
+                fields = searcher.stored_fields(docnum)
+                out.append((fields, fold(fields.get("section", "")), folded_body(fields)))
+        return out
+    return memo(searcher, "sections").get_or(code, read)
+
+
 def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> dict:
     """For the SOPs on this page, the section that matches the query best (code → stored fields).
 
@@ -74,12 +149,7 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     whole = whole_sop_docnums(searcher)
     best: dict[str, tuple[float, dict]] = {}
     for code in codes:
-        # One short posting list per SOP; asking for kind=section as well would intersect with every section.
-        for docnum in searcher.document_numbers(code=code):
-            if docnum in whole:
-                continue
-            fields = searcher.stored_fields(docnum)
-            heading, body = fold(fields.get("section", "")), folded_body(fields)
+        for fields, heading, body in sop_sections(searcher, code, whole):
             score = sum(max(w * (HEADING_WEIGHT * (t in heading) + (t in body)) for t, w in options)
                         for options in expansions)
             score += HEADING_WEIGHT * sum(1 for phrase in phrases if phrase in heading)

@@ -150,6 +150,42 @@ def test_weighting_scores_as_whoosh_bm25f(tmp_path, segments, deleted):
 
 
 @SHAPES
+def test_best_scores_the_best_alternative_plus_a_tiebreak_share_of_the_others(tmp_path, segments, deleted):
+    """Lucene's dis_max, from each alternative as stock Whoosh scores it (Whoosh's DisjunctionMax has no tiebreak)."""
+    ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
+    with ix.searcher(weighting=adapter.Weighting()) as s:
+        for q in QUERIES:
+            each = [ranking(s, sub) for sub in q.subqueries]
+            docs = set().union(*each)
+            best = {d: max(e.get(d, 0.0) for e in each) for d in docs}
+            expected = {d: round(q.boost * (best[d] + adapter.Best.tiebreak * (sum(e.get(d, 0.0) for e in each) - best[d])), 6)
+                        for d in docs}
+            got = {d: round(score, 6) for d, score in ranking(s, adapter.Best(q.subqueries, boost=q.boost)).items()}
+            assert got == {d: v for d, v in expected.items() if v > 0} and got
+        assert ranking(s, adapter.Best(QUERIES[0].subqueries)) != ranking(s, QUERIES[0])  # not a sum
+
+
+def test_document_idf_gives_each_field_of_a_group_the_lowest_idf_of_the_group(tmp_path):
+    """"refund" is rarer among titles than among texts: with title and text in one group, a title match
+    scores with the text's IDF, and everything else is Whoosh's BM25F."""
+    ix = build(tmp_path / "ix")
+    with ix.searcher() as s:
+        title_idf, text_idf = s.idf("title", "refund"), s.idf("text", "refund")
+    assert title_idf > text_idf
+    group = {"title": ("title", "text"), "text": ("title", "text")}
+    with ix.searcher(weighting=adapter.DocumentIdf(group)) as ours, \
+            ix.searcher(weighting=scoring.BM25F()) as stock:
+        q = Q.Term("title", "refund")
+        stock_scores = ranking(stock, q)
+        assert {d: round(v * text_idf / title_idf, 6) for d, v in stock_scores.items()} == \
+            {d: round(v, 6) for d, v in ranking(ours, q).items()}
+        assert ranking(ours, Q.Term("text", "refund")) == ranking(stock, Q.Term("text", "refund"))
+        document_idf = ranking(ours, q)
+    with ix.searcher(weighting=adapter.Weighting(group)) as cached:  # the lengths cache scores the same
+        assert ranking(cached, q) == document_idf
+
+
+@SHAPES
 def test_scores_are_the_scores_whoosh_search_gives(tmp_path, segments, deleted):
     ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
     with ix.searcher(weighting=adapter.Weighting()) as s:

@@ -83,7 +83,7 @@ def documents(sop: Sop) -> list[dict]:
     body = "\n".join(p.text for p in parts)
     headings = " ".join(p.heading for p in parts)
     text = " ".join([body, labels, " ".join(meta["attachments"]), *(p.flow for p in parts)])
-    docs = [{**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "", "body": body,
+    docs = [{**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "", "body": body, "folded": fold(body),
              "sop_title": rev.title, "sop_section": headings, "sop_text": text,
              "sop_gram": f"{rev.title} {headings} {text}", "sop_title_gram": f"{rev.title} {headings}"}]
     for p in parts:

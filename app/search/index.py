@@ -69,6 +69,16 @@ def schema() -> Schema:
     )
 
 
+
+# How rare a term is, is a property of the document, not of one field: BM25F per field would find 要求 rare
+# among titles (few titles hold it) although half the bodies do, and a common word in a long first-line
+# title would outscore the rare word that answers. Every field of a group scores a term with the group's
+# lowest IDF (the field where the term is most common).
+_WORD_GROUPS = (("title", "section", "text"), ("sop_title", "sop_section", "sop_text"))
+SAME_IDF = {f: g for g in _WORD_GROUPS for f in g}
+SAME_IDF.update({"title_gram": ("title_gram", "gram"), "sop_title_gram": ("sop_title_gram", "sop_gram"),
+                 "gram": ("gram",), "sop_gram": ("sop_gram",)})
+
 class IndexUnavailable(RuntimeError):
     """Another process is rebuilding the index and it was not ready in time: say so, never "no results"."""
 
@@ -270,7 +280,7 @@ def searcher():
         forget_searcher()
     if "searcher" not in cache:
         ix = open_index()
-        cache.update(index=ix, searcher=ix.searcher(weighting=Weighting()), build=live_build())
+        cache.update(index=ix, searcher=ix.searcher(weighting=Weighting(SAME_IDF)), build=live_build())
     return cache["searcher"]
 
 

@@ -3,7 +3,7 @@ from whoosh import query as Q
 
 from app.search.analysis import bigrams, fold, words
 from app.search.synonyms import synonyms
-from app.search.whoosh_adapter import Any
+from app.search.whoosh_adapter import Any, Best
 
 WORD_FIELDS = ("title", "section", "text")
 MAX_QUERY = 200  # characters considered; a longer query is cut, not refused
@@ -43,7 +43,7 @@ def term_query(term: str, searcher, prefix: str = "") -> Q.Query:
                                 else Q.Term(title_gram, grams[0], boost=boost))
             if not known:
                 alternatives.append(Q.And([Q.Term(prefix + "gram", g) for g in grams], boost=boost))
-    return Any(alternatives)
+    return Best(alternatives)
 
 
 def filters(department: str = "", tag: str = "", codes: set[str] | None = None) -> Q.Query | None:

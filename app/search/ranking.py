@@ -5,6 +5,8 @@ fields) is kept per searcher in a bounded memo: a searcher is replaced when the 
 memo, so nothing is served from an older index. The scores are the same floats either way.
 """
 import heapq
+import math
+import re
 from collections import OrderedDict
 
 from whoosh import query as Q
@@ -85,31 +87,49 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
     extra = memo(searcher, "bonus").get_or(tuple(phrases), lambda: bonus_scores(searcher, text)) if phrases else {}
     allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 
-    def ordered(docs) -> list[tuple[float, int]]:
-        """(score, document) for docs that pass the filter, in Whoosh's order: score, then document number."""
+    def ordered(docs, covered=lambda d: 0.0) -> list[tuple[float, float, int]]:
+        """(coverage, score, document) for docs that pass the filter: the most of the query first, then by
+        score, then document number (Whoosh's order)."""
         if allowed is not None:
             docs = [d for d in docs if d in allowed]
-        return [(sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs]
+        return [(covered(d), sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs]
 
-    def top(scored: list, n: int) -> list[tuple[float, int]]:
-        """The n best, in Whoosh's order: score, then document number (no full sort of every match)."""
-        return heapq.nsmallest(n, scored, key=lambda sd: (-sd[0], sd[1]))
+    def top(ranking: list[tuple[float, float, int]], n: int) -> list[WholeHit]:
+        """The first n of a ranking, after the phrase bonus is added to its head (n + RERANK of them). The head
+        is taken by heap, not by sorting every match: the same n + RERANK, in the same order."""
+        head = [(coverage, WholeHit(searcher, d, score)) for coverage, score, d in
+                heapq.nsmallest(n + RERANK, ranking, key=lambda csd: (-csd[0], -csd[1], csd[2]))]
+        for _c, h in head:
+            body = folded_body(h)
+            h.score += PHRASE_WEIGHT * sum(1 for phrase in phrases if phrase in body)
+        return [h for _c, h in sorted(head, key=lambda ch: (-ch[0], -ch[1].score))[:n]]  # stable on ties
 
     strict = ordered(set(parts[0]).intersection(*parts[1:]) if parts else ())
     counted = len(strict)
-    hits = [WholeHit(searcher, d, score) for score, d in top(strict, limit)]
+    hits = top(strict, limit)
     if len(parts) > 1 and len(hits) < limit:
-        loose = ordered(set().union(*parts))
+        # Those matching part of the query: the more distinctive the terms they hold, the higher. A term's
+        # weight is its IDF among SOPs (from the SOPs its clause matched), so an SOP holding the one rare word
+        # of a question (退款) ranks above those holding its common words (要求, 处理) in a title.
+        n = max(1, len(whole_sop_docnums(searcher)))
+        idf = [math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for p in parts]
+        loose = ordered(set().union(*parts), lambda d: round(sum(w for p, w in zip(parts, idf) if d in p), 6))
         counted = len(loose)
         seen = {h["code"] for h in hits}
-        hits += [h for h in (WholeHit(searcher, d, score) for score, d in top(loose, limit * 2))
-                 if h["code"] not in seen][: limit - len(hits)]
+        hits += [h for h in top(loose, limit * 2) if h["code"] not in seen][: limit - len(hits)]
     return hits, counted
 
 
 def bonus_scores(searcher, text: str) -> dict[int, float]:
     bonus = proximity_bonus(text, "sop_")
     return scores(searcher, bonus) if bonus is not None else {}
+
+
+# Words typed side by side (测试需求, 呼叫中心) and found side by side in an SOP's text: the SOP speaks of
+# the thing asked, not of its words in different places. Read from the stored folded text of the best
+# ranked SOPs only (RERANK beyond the page), so it costs a few substring searches, not an index query.
+PHRASE_WEIGHT = 6.0
+RERANK = 20
 
 
 def whole_sop_docnums(searcher) -> set[int]:
@@ -120,7 +140,7 @@ def whole_sop_docnums(searcher) -> set[int]:
 
 
 def folded_body(fields: dict) -> str:
-    """A hit's body folded: stored at indexing for sections, folded now for a whole SOP."""
+    """A hit's body folded: stored at indexing (for a whole SOP since issue #14; folded now in an older index)."""
     return fields.get("folded") or fold(fields.get("body", ""))
 
 
@@ -153,6 +173,19 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
             score = sum(max(w * (HEADING_WEIGHT * (t in heading) + (t in body)) for t, w in options)
                         for options in expansions)
             score += HEADING_WEIGHT * sum(1 for phrase in phrases if phrase in heading)
-            if score > best.get(code, (0.0, None))[0]:
-                best[code] = (score, fields)
-    return {code: fields for code, (_score, fields) in best.items()}
+            rank = (score > 0 and not is_preamble(heading), score)
+            if score > 0 and rank > best.get(code, ((False, 0.0), None))[0]:
+                best[code] = (rank, fields)
+    return {code: fields for code, (_rank, fields) in best.items()}
+
+
+# Headings of a section that says what an SOP is for and to whom it applies (目的, 适用范围, Purpose, Scope …).
+# Such a section names the SOP's subject in passing (会员页面打不开 in 目的), so it matches the query about
+# as well as the section that answers it: it is the landing place only when no other section matches.
+PREAMBLE = re.compile(r"^[\s\d.、:：()（）一二三四五六七八九十]*(目的|范围|适用范围|适用对象|目的(与|和|及)(适用)?范围|"
+                      r"purpose|scope|purpose and scope|applicability|objectives?)\s*$")
+
+
+def is_preamble(heading: str) -> bool:
+    """heading (folded) is a purpose or scope heading."""
+    return bool(PREAMBLE.match(heading.strip()))

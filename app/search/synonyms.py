@@ -4,10 +4,12 @@ from pathlib import Path
 from flask import current_app
 
 from app.search.analysis import fold
+from app.search.builtin_synonyms import combine
 
 
 class Synonyms:
-    """content/search/synonyms.txt: one group of equivalent words per line ('中毒 病毒 木马'); re-read when it changes."""
+    """The built-in synonyms (builtin_synonyms.py) with content/search/synonyms.txt added: one group of
+    equivalent words per line ('中毒 病毒 木马'), '!词' withdraws a built-in one; re-read when the file changes."""
 
     def __init__(self):
         self.mtime, self.groups = None, {}
@@ -20,14 +22,8 @@ class Synonyms:
         mtime = path.stat().st_mtime if path.exists() else None
         if mtime == self.mtime and not force:
             return
-        groups: dict[str, set[str]] = {}
-        if mtime is not None:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                line = line.split("#", 1)[0]
-                members = {fold(w) for w in line.replace(";", " ").replace("，", " ").replace(",", " ").split() if w}
-                for w in members:
-                    groups.setdefault(w, set()).update(members)
-        self.mtime, self.groups = mtime, groups
+        content = path.read_text(encoding="utf-8") if mtime is not None else ""
+        self.mtime, self.groups = mtime, combine(content, fold)
 
     def expand(self, term: str) -> set[str]:
         return self.groups.get(term, set()) | {term}

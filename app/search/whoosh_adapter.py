@@ -6,7 +6,9 @@ The rest of app/search/ uses Whoosh's public API (schema, index, searcher, query
   (TermPool instead of PostingPool, each document's field lengths read once).
 - WholeFileStorage: FileStorage reading each index file whole into memory, never memory-mapped.
 - SparseUnionMatcher / Any: Or over many alternatives, read once into sorted lists (replaces Or._matcher).
-- Weighting: BM25F with each field's document lengths read once per searcher (replaces the scorer's dfl).
+- Best: a term's alternatives scored as Lucene's dis_max (the best, plus a tiebreak share of the others).
+- DocumentIdf: BM25F with one IDF per term across a group of fields (replaces the scorer's idf).
+- Weighting: DocumentIdf with each field's document lengths read once per searcher (replaces the scorer's dfl).
 - scores(): every document a query matches, with its score, across segments.
 
 Each piece has an equivalence test against stock Whoosh (tests/test_search_adapter.py and tests/test_search.py).
@@ -76,6 +78,7 @@ def check_whoosh() -> None:
             and {"_ids", "_weights", "_i", "_blocklength"} <= _names(W3LeafMatcher._goto) | _names(W3LeafMatcher.is_active),
         "WeightLengthScorer.score is _score(weight, dfl(id))": lambda:
             {"_score", "dfl", "weight", "id"} <= _names(scoring.WeightLengthScorer.score),
+        "BM25FScorer reads self.idf when scoring": lambda: "idf" in _names(scoring.BM25FScorer._score),
         "mcore.Matcher": lambda: all(callable(getattr(mcore.Matcher, m, None)) for m in (
             "is_active", "id", "score", "next", "skip_to", "all_ids", "supports", "supports_block_quality",
             "max_quality", "copy")),
@@ -192,6 +195,19 @@ class WholeFileStorage(FileStorage):
 
 # --- matching and scoring ------------------------------------------------------------------------
 
+def scored_items(m, boost: float, scored: bool):
+    """(document, score × boost) for each match of m; 1.0 for each when unscored."""
+    if isinstance(m, TermScores):  # a term's postings, read and scored a block at a time
+        return ((doc, score * boost) for doc, score in m.items())
+    return stepped_items(m, boost, scored)
+
+
+def stepped_items(m, boost: float, scored: bool):
+    while m.is_active():
+        yield m.id(), (m.score() * boost if scored else 1.0)
+        m.next()
+
+
 class SparseUnionMatcher(mcore.Matcher):
     """The union of sub-matchers, read once into sorted lists of documents and summed scores.
 
@@ -199,17 +215,16 @@ class SparseUnionMatcher(mcore.Matcher):
     scans slot by slot in Python across the whole index. Our posting lists are short (whole-SOP documents
     among ten times as many sections), so that scanning cost more than scoring the matches."""
 
-    def __init__(self, submatchers: list, boost: float = 1.0, scored: bool = True):
+    def __init__(self, submatchers: list, boost: float = 1.0, scored: bool = True, tiebreak: float | None = None):
         totals: dict[int, float] = {}
+        best: dict[int, float] = {}
         for m in submatchers:
-            if isinstance(m, TermScores):  # a term's postings, read and scored a block at a time
-                for doc, score in m.items():
-                    totals[doc] = totals.get(doc, 0.0) + score * boost
-                continue
-            while m.is_active():
-                doc = m.id()
-                totals[doc] = totals.get(doc, 0.0) + (m.score() * boost if scored else 1.0)
-                m.next()
+            for doc, score in scored_items(m, boost, scored):
+                totals[doc] = totals.get(doc, 0.0) + score
+                if tiebreak is not None and score > best.get(doc, 0.0):
+                    best[doc] = score
+        if tiebreak is not None:  # the best alternative, plus tiebreak times the others (Lucene's dis_max)
+            totals = {doc: best.get(doc, 0.0) + tiebreak * (total - best.get(doc, 0.0)) for doc, total in totals.items()}
         self._ids = sorted(doc for doc, score in totals.items() if score > 0)  # as ArrayUnionMatcher: score > 0
         self._scores = [totals[doc] for doc in self._ids]
         self._n, self._i, self._max = len(self._ids), 0, max(self._scores, default=0.0)
@@ -307,14 +322,43 @@ class Any(Q.Or):
     much faster in pure Python than Whoosh's binary tree of union matchers or its array matcher. A plain
     Term alternative is read a block at a time (TermScores)."""
 
+    tiebreak = None
+
     def _matcher(self, subs, searcher, context):
         scored = context.weighting is not None if context else True
         return SparseUnionMatcher([(TermScores.read(sub, searcher, context) if scored else None)
-                                   or sub.matcher(searcher, context) for sub in subs], self.boost, scored)
+                                   or sub.matcher(searcher, context) for sub in subs], self.boost, scored, self.tiebreak)
 
 
-class Weighting(scoring.BM25F):
-    """Whoosh's BM25F, scoring the same, with each field's document lengths read once per searcher into a
+class Best(Any):
+    """One term's alternatives (fields × synonyms) scored as its best match plus `tiebreak` times the others
+    (Lucene's dis_max; Whoosh's DisjunctionMax ignores its tiebreak).
+
+    Summed, a common word in a long first-line title scored in the title's words, its character pairs and
+    its synonyms at once, and outweighed the rare word that answers in the body text."""
+    tiebreak = 0.3
+
+
+
+
+class DocumentIdf(scoring.BM25F):
+    """Whoosh's BM25F with one IDF per term across the fields of a group (same_idf: field → its group; the
+    app's searcher uses index.SAME_IDF, and without it this is Whoosh's BM25F)."""
+
+    def __init__(self, same_idf: dict[str, tuple[str, ...]] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.same_idf = same_idf or {}
+
+    def scorer(self, searcher, fieldname, text, qf=1):
+        scorer = super().scorer(searcher, fieldname, text, qf=qf)
+        if isinstance(scorer, scoring.BM25FScorer) and fieldname in self.same_idf:  # check_whoosh: it has idf
+            parent = searcher.get_parent()
+            scorer.idf = min(parent.idf(f, text) for f in self.same_idf[fieldname] if f in parent.schema)
+        return scorer
+
+
+class Weighting(DocumentIdf):
+    """DocumentIdf, scoring the same, with each field's document lengths read once per searcher into a
     list: looking a length up through the column reader, posting by posting, was a quarter of a query."""
 
     def scorer(self, searcher, fieldname, text, qf=1):

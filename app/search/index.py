@@ -66,6 +66,8 @@ def schema() -> Schema:
         sop_text=TEXT(analyzer=words_analyzer(), phrase=False),
         sop_gram=TEXT(analyzer=gram_analyzer(), phrase=False),
         sop_title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0),
+        # Pinyin (full and initials) of the words of the title (twice), headings and tags: pinyin.py.
+        sop_pinyin=KEYWORD(scorable=True),
     )
 
 
@@ -76,6 +78,9 @@ def schema() -> Schema:
 # lowest IDF (the field where the term is most common).
 _WORD_GROUPS = (("title", "section", "text"), ("sop_title", "sop_section", "sop_text"))
 SAME_IDF = {f: g for g in _WORD_GROUPS for f in g}
+# Pinyin counts by how often an SOP's title, headings and tags use the word (ys: 夜审 in the night audit's title,
+# tags and headings), not diluted by how many headings the SOP has.
+FIELD_B = {"sop_pinyin_B": 0.0}
 SAME_IDF.update({"title_gram": ("title_gram", "gram"), "sop_title_gram": ("sop_title_gram", "sop_gram"),
                  "gram": ("gram",), "sop_gram": ("sop_gram",)})
 
@@ -280,7 +285,7 @@ def searcher():
         forget_searcher()
     if "searcher" not in cache:
         ix = open_index()
-        cache.update(index=ix, searcher=ix.searcher(weighting=Weighting(SAME_IDF)), build=live_build())
+        cache.update(index=ix, searcher=ix.searcher(weighting=Weighting(SAME_IDF, **FIELD_B)), build=live_build())
     return cache["searcher"]
 
 

@@ -11,8 +11,11 @@ its initials (ys). pypinyin picks the reading of a polyphone from its phrase lis
 that it reads wrong (重置 is chong zhi, not zhong zhi) are in DOMAIN_PHRASES.
 """
 import re
+from functools import lru_cache
 
 from pypinyin import Style, lazy_pinyin, load_phrases_dict
+
+from app.search.analysis import fold
 
 # Polyphones in hotel, IT, customer-service and finance words, where pypinyin's default reading is wrong or
 # unstable. Tone marks are pypinyin's phrase-dictionary format; they are dropped in the index.
@@ -76,6 +79,7 @@ def is_latin_query(text: str) -> bool:
     return bool(LATIN_QUERY.match(text.strip()))
 
 
+@lru_cache(maxsize=65536)
 def word_pinyin(word: str) -> tuple[str, str] | None:
     """(full pinyin, initials) of a word of two or more Chinese characters, else None."""
     if len(word) < 2 or not all(HANZI.match(c) for c in word):
@@ -88,7 +92,8 @@ def word_pinyin(word: str) -> tuple[str, str] | None:
 
 
 def pinyin_terms(text: str, split) -> str:
-    """The pinyin index terms of text (titles, headings, tags), space separated; split is analysis.words.
+    """The pinyin index terms of text (titles, headings, tags), space separated, repeated as often as the
+    words are (a title given twice counts twice); split is analysis.words.
 
     Each word is read in its own context, so pypinyin's phrase list (and DOMAIN_PHRASES) pick the reading."""
     out: list[str] = []
@@ -96,7 +101,11 @@ def pinyin_terms(text: str, split) -> str:
         both = word_pinyin(word)
         if both:
             out += both
-    return " ".join(dict.fromkeys(out))
+    folded = fold(text)
+    for phrase in DOMAIN_PHRASES:  # a domain word jieba cuts otherwise (长住客 → 长 / 住客) still gets its reading
+        if phrase in folded and len(phrase) > 1:
+            out += word_pinyin(phrase) * folded.count(phrase)
+    return " ".join(out)
 
 
 def query_keys(text: str) -> list[str]:

@@ -11,8 +11,9 @@ from collections import OrderedDict
 
 from whoosh import query as Q
 
-from app.search.analysis import fold
+from app.search.analysis import fold, words
 from app.search.parsing import SYNONYM_WEIGHT, adjacent_phrases, proximity_bonus, term_query
+from app.search.pinyin import is_latin_query, query_keys, word_pinyin
 from app.search.synonyms import synonyms
 from app.search.whoosh_adapter import Any, scores
 from app.sops.content import ID_RE
@@ -104,7 +105,7 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
             h.score += PHRASE_WEIGHT * sum(1 for phrase in phrases if phrase in body)
         return [h for _c, h in sorted(head, key=lambda ch: (-ch[0], -ch[1].score))[:n]]  # stable on ties
 
-    strict = ordered(set(parts[0]).intersection(*parts[1:]) if parts else ())
+    matched = strict = ordered(set(parts[0]).intersection(*parts[1:]) if parts else ())
     counted = len(strict)
     hits = top(strict, limit)
     if len(parts) > 1 and len(hits) < limit:
@@ -113,11 +114,28 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "") -> tuple
         # of a question (退款) ranks above those holding its common words (要求, 处理) in a title.
         n = max(1, len(whole_sop_docnums(searcher)))
         idf = [math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for p in parts]
-        loose = ordered(set().union(*parts), lambda d: round(sum(w for p, w in zip(parts, idf) if d in p), 6))
+        matched = loose = ordered(set().union(*parts), lambda d: round(sum(w for p, w in zip(parts, idf) if d in p), 6))
         counted = len(loose)
         seen = {h["code"] for h in hits}
         hits += [h for h in top(loose, limit * 2) if h["code"] not in seen][: limit - len(hits)]
-    return hits, counted
+    if not is_latin_query(text):
+        return hits, counted
+    # Typed in Latin letters: also pinyin of titles, headings and tags. Below SOPs that hold the typed
+    # words as words (TeamViewer, PMS), above those matching only fragments of them (ys inside "keys").
+    keys = query_keys(text)
+    pinyin = memo(searcher, "bonus").get_or(
+        ("pinyin", *keys), lambda: scores(searcher, Any([Q.Term("sop_pinyin", k) for k in keys])))
+    if allowed is not None:
+        pinyin = {d: v for d, v in pinyin.items() if d in allowed}
+    if not pinyin:
+        return hits, counted
+    by_pinyin = [WholeHit(searcher, d, v * PINYIN_WEIGHT)
+                 for d, v in sorted(pinyin.items(), key=lambda dv: (-dv[1], dv[0]))[:limit]]
+    as_words = all(any(searcher.doc_frequency(f, t) for f in SOP_WORD_FIELDS) for t in terms)
+    first, then = (hits, by_pinyin) if as_words else (by_pinyin, hits)
+    seen = {h["code"] for h in first}
+    merged = first + [h for h in then if h["code"] not in seen]
+    return merged[:limit], len({d for _c, _s, d in matched} | set(pinyin))
 
 
 def bonus_scores(searcher, text: str) -> dict[int, float]:
@@ -130,6 +148,8 @@ def bonus_scores(searcher, text: str) -> dict[int, float]:
 # ranked SOPs only (RERANK beyond the page), so it costs a few substring searches, not an index query.
 PHRASE_WEIGHT = 6.0
 RERANK = 20
+PINYIN_WEIGHT = 0.5  # a pinyin match is a guess at the characters meant: it shows, below what was typed
+SOP_WORD_FIELDS = ("sop_title", "sop_section", "sop_text")
 
 
 def whole_sop_docnums(searcher) -> set[int]:
@@ -166,6 +186,7 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     occurs; words typed side by side in the heading earn a bonus. Ties go to the earlier section."""
     expansions = [[(t, 1.0 if t == term else SYNONYM_WEIGHT) for t in synonyms().expand(term)] for term in terms]
     phrases = adjacent_phrases(text)
+    keys = set(query_keys(text)) if is_latin_query(text) else set()
     whole = whole_sop_docnums(searcher)
     best: dict[str, tuple[float, dict]] = {}
     for code in codes:
@@ -173,6 +194,8 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
             score = sum(max(w * (HEADING_WEIGHT * (t in heading) + (t in body)) for t, w in options)
                         for options in expansions)
             score += HEADING_WEIGHT * sum(1 for phrase in phrases if phrase in heading)
+            if keys:
+                score += HEADING_WEIGHT * sum(1 for w, _s, _e in words(heading) if set(word_pinyin(w) or ()) & keys)
             rank = (score > 0 and not is_preamble(heading), score)
             if score > 0 and rank > best.get(code, ((False, 0.0), None))[0]:
                 best[code] = (rank, fields)
@@ -187,5 +210,5 @@ PREAMBLE = re.compile(r"^[\s\d.、:：()（）一二三四五六七八九十]*(�
 
 
 def is_preamble(heading: str) -> bool:
-    """heading (folded) is a purpose or scope heading."""
-    return bool(PREAMBLE.match(heading.strip()))
+    """heading (folded, or in Simplified script) is a purpose or scope heading."""
+    return bool(PREAMBLE.match(heading.strip().lower()))

@@ -38,7 +38,8 @@ def small_docs(n: int = 400, seed: int = 7) -> list[dict]:
     return docs
 
 
-def build(path, writer_class=SegmentWriter, segments: int = 1):
+def build(path, writer_class=SegmentWriter, segments: int = 1, deleted: int = 0):
+    """A small index in `segments` segments; with `deleted`, every `deleted`-th document is then deleted."""
     path.mkdir(parents=True, exist_ok=True)
     ix = whoosh_index.create_in(str(path), small_schema())
     docs = small_docs()
@@ -47,6 +48,11 @@ def build(path, writer_class=SegmentWriter, segments: int = 1):
         writer = writer_class(ix) if n == 0 else ix.writer()
         for doc in docs[n * size:(n + 1) * size]:
             writer.add_document(**doc)
+        writer.commit(merge=False)
+    if deleted:
+        writer = ix.writer()
+        for doc in docs[::deleted]:
+            writer.delete_by_term("id", doc["id"])
         writer.commit(merge=False)
     return ix
 
@@ -103,9 +109,12 @@ def test_whole_file_storage_reads_the_index_file_storage_reads(tmp_path):
         assert all(ranking(a, q) == ranking(b, q) for q in QUERIES)
 
 
-@pytest.mark.parametrize("segments", [1, 2])
-def test_any_matches_and_scores_as_whoosh_or(tmp_path, segments):
-    ix = build(tmp_path / "ix", segments=segments)
+SHAPES = pytest.mark.parametrize("segments, deleted", [(1, 0), (2, 0), (2, 7)])
+
+
+@SHAPES
+def test_any_matches_and_scores_as_whoosh_or(tmp_path, segments, deleted):
+    ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
     with ix.searcher(weighting=adapter.Weighting()) as s:
         for q in QUERIES:
             expected = ranking(s, q)
@@ -131,19 +140,19 @@ def test_sparse_union_matcher_steps_and_skips_as_a_matcher_should(tmp_path):
         assert not m.is_active()
 
 
-@pytest.mark.parametrize("segments", [1, 2])
-def test_weighting_scores_as_whoosh_bm25f(tmp_path, segments):
-    ix = build(tmp_path / "ix", segments=segments)
+@SHAPES
+def test_weighting_scores_as_whoosh_bm25f(tmp_path, segments, deleted):
+    ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
     with ix.searcher(weighting=adapter.Weighting()) as ours, ix.searcher(weighting=scoring.BM25F()) as stock:
         for q in QUERIES + [Q.And([Q.Term("text", "night"), Q.Term("title", "audit")]), Q.Term("kind", "sop")]:
             got, expected = ranking(ours, q), ranking(stock, q)
             assert got == expected and got
 
 
-@pytest.mark.parametrize("segments", [1, 2])
-def test_best_scores_the_best_alternative_plus_a_tiebreak_share_of_the_others(tmp_path, segments):
+@SHAPES
+def test_best_scores_the_best_alternative_plus_a_tiebreak_share_of_the_others(tmp_path, segments, deleted):
     """Lucene's dis_max, from each alternative as stock Whoosh scores it (Whoosh's DisjunctionMax has no tiebreak)."""
-    ix = build(tmp_path / "ix", segments=segments)
+    ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
     with ix.searcher(weighting=adapter.Weighting()) as s:
         for q in QUERIES:
             each = [ranking(s, sub) for sub in q.subqueries]
@@ -176,14 +185,36 @@ def test_document_idf_gives_each_field_of_a_group_the_lowest_idf_of_the_group(tm
         assert ranking(cached, q) == document_idf
 
 
-@pytest.mark.parametrize("segments", [1, 2])
-def test_scores_are_the_scores_whoosh_search_gives(tmp_path, segments):
-    ix = build(tmp_path / "ix", segments=segments)
+@SHAPES
+def test_scores_are_the_scores_whoosh_search_gives(tmp_path, segments, deleted):
+    ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
     with ix.searcher(weighting=adapter.Weighting()) as s:
         assert len(s.leaf_searchers()) == segments
         for q in QUERIES + [adapter.Any(QUERIES[1].subqueries), Q.Phrase("text", ["night", "audit"])]:
             got = {doc: round(score, 9) for doc, score in adapter.scores(s, q).items()}
             assert got == ranking(s, q) and got
+
+
+@SHAPES
+def test_term_scores_read_by_block_are_the_term_matchers_scores(tmp_path, segments, deleted):
+    """TermScores reads a term's postings a block at a time: the documents and scores Whoosh's Term matcher
+    gives posting by posting (with a boost, over several blocks, skipping deleted documents)."""
+    ix = build(tmp_path / "ix", segments=segments, deleted=deleted)
+    with ix.searcher(weighting=adapter.Weighting()) as s:
+        context = s.context(weighting=s.weighting)
+        checked = 0
+        for leaf, _offset in s.leaf_searchers():
+            for q in [Q.Term(f, w, boost=b) for f in ("title", "text") for w in WORDS[:6] + ["absent"]
+                      for b in (1.0, 0.5)]:
+                fast, m, expected = adapter.TermScores.read(q, leaf, context), q.matcher(leaf, context), []
+                while m.is_active():
+                    expected.append((m.id(), m.score()))
+                    m.next()
+                assert list(fast.items()) == expected
+                checked += len(expected)
+        assert checked > 2000
+        assert deleted == 0 or any(leaf.reader().has_deletions() for leaf, _o in s.leaf_searchers())
+        assert adapter.TermScores.read(Q.Term("id", "d1"), s.leaf_searchers()[0][0], context) is None  # no lengths
 
 
 # --- loud failure when Whoosh changes ---------------------------------------------------------------
@@ -267,3 +298,17 @@ def test_a_failing_suggestion_is_logged_and_titles_are_still_offered(indexed, mo
         offered = search.suggest("嗯夜宙操侮规桯")
     assert "夜审操作规程" in offered
     assert any(rec.exc_info and rec.exc_info[0] is KeyError for rec in caplog.records)
+
+
+def test_a_search_asked_again_answers_the_same_from_the_memo(indexed):
+    """The second time, a term's scores, the SOPs' sections and stored fields come from the searcher's memo:
+    the same hits, scores, sections and snippets; a new searcher (after any index change) starts empty."""
+    from app import search
+    from app.search.index import forget_searcher, searcher
+    from app.search.ranking import memo
+    first = [search.search(q) for q in ("会员系统连不上怎么办", "FO-NA-001", "夜审 交接", "流程")]
+    assert len(memo(searcher(), "term")) >= 5 and memo(searcher(), "sections")
+    again = [search.search(q) for q in ("会员系统连不上怎么办", "FO-NA-001", "夜审 交接", "流程")]
+    assert again == first and all(r.hits for r in first)
+    forget_searcher()
+    assert not memo(searcher(), "term") and [search.search(q) for q in ("夜审 交接",)] == first[2:3]

@@ -1,6 +1,13 @@
-"""Ranking: which SOPs match, in what order, and which section of each to land on."""
+"""Ranking: which SOPs match, in what order, and which section of each to land on.
+
+Work that depends only on the index and the words (a term's scores, an SOP's sections, a whole SOP's stored
+fields) is kept per searcher in a bounded memo: a searcher is replaced when the index changes, and with it the
+memo, so nothing is served from an older index. The scores are the same floats either way.
+"""
+import heapq
 import math
 import re
+from collections import OrderedDict
 
 from whoosh import query as Q
 
@@ -12,13 +19,53 @@ from app.search.whoosh_adapter import Any, scores
 from app.sops.content import ID_RE
 
 HEADING_WEIGHT = 3  # a term in a section's heading counts as much as three in its text
+# Entries kept per searcher, by kind. Worst cases, at 1,000 SOPs: a term's scores hold one float per whole SOP
+# (~90 KB), an SOP's sections ~30 KB, a whole SOP's stored fields ~16 KB: at most about 25 MB per worker.
+MEMO_SIZES = {"term": 128, "bonus": 128, "sections": 256, "doc": 256}
+
+
+class Memo(OrderedDict):
+    """A least-recently-used map with a bounded number of entries."""
+
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_or(self, key, compute):
+        try:
+            self.move_to_end(key)
+            return self[key]
+        except KeyError:
+            value = self[key] = compute()
+            if len(self) > self.size:
+                self.popitem(last=False)
+            return value
+
+
+def memo(searcher, kind: str) -> Memo:
+    """This searcher's memo for one kind of work (a new searcher, after the index changed, starts empty)."""
+    memos = searcher.__dict__.setdefault("search_memo", {})
+    if kind not in memos:
+        memos[kind] = Memo(MEMO_SIZES[kind])
+    return memos[kind]
+
+
+def term_scores(searcher, term: str, prefix: str) -> dict[int, float]:
+    """Every whole-SOP document matching the term or its synonyms, with its score (memoised per searcher;
+    the key holds the synonyms, so a changed synonym file scores again)."""
+    key = (prefix, term, frozenset(synonyms().expand(term)))
+    return memo(searcher, "term").get_or(key, lambda: scores(searcher, term_query(term, searcher, prefix)))
+
+
+def stored(searcher, docnum: int) -> dict:
+    return memo(searcher, "doc").get_or(docnum, lambda: searcher.stored_fields(docnum))
 
 
 class WholeHit(dict):
     """A whole-SOP document's stored fields and its score."""
 
     def __init__(self, searcher, docnum: int, score: float):
-        super().__init__(searcher.stored_fields(docnum))
+        super().__init__(stored(searcher, docnum))
         self.score = score
 
 
@@ -26,38 +73,42 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "", matched:
     """(whole-SOP hits, number of SOPs matched). SOPs matching every term come first, then those matching
     most of them; words typed side by side in a title or heading score extra; an exact SOP id comes first.
     Only the whole-SOP documents' sop_* fields are read here, so the posting lists are short."""
-    clauses = [term_query(t, searcher, "sop_") for t in terms]
-    if ID_RE.match(text.strip().upper()):
-        clauses = [Any([Q.Term("doc_id", text.strip().upper(), boost=50.0), Q.And(clauses)])]
-    bonus = proximity_bonus(text, "sop_")
     # Each part is scored once into a dict, and the parts are combined here: the same sums as Whoosh's
     # And / Or / AndMaybe / Require (a test compares them), without its matcher trees walking every
     # document again for each combination.
-    parts = [scores(searcher, c) for c in clauses]
+    code = text.strip().upper()
+    if ID_RE.match(code):
+        def id_first() -> dict[int, float]:
+            clauses = [term_query(t, searcher, "sop_") for t in terms]
+            return scores(searcher, Any([Q.Term("doc_id", code, boost=50.0), Q.And(clauses)]))
+        parts = [memo(searcher, "bonus").get_or((code, *(frozenset(synonyms().expand(t)) for t in terms)), id_first)]
+    else:
+        parts = [term_scores(searcher, t, "sop_") for t in terms]
     if matched is not None and len(parts) == len(terms):  # term → SOPs it matched (whatever the filters)
         matched.update((t, len(p)) for t, p in zip(terms, parts))
-    extra = scores(searcher, bonus) if bonus is not None else {}
-    allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
-
     phrases = adjacent_phrases(text)
+    extra = memo(searcher, "bonus").get_or(tuple(phrases), lambda: bonus_scores(searcher, text)) if phrases else {}
+    allowed = set(searcher.docs_for_query(flt)) if flt is not None else None
 
     def ordered(docs, covered=lambda d: 0.0) -> list[tuple[float, float, int]]:
         """(coverage, score, document) for docs that pass the filter: the most of the query first, then by
         score, then document number (Whoosh's order)."""
         if allowed is not None:
             docs = [d for d in docs if d in allowed]
-        return sorted(((covered(d), sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs),
-                      key=lambda csd: (-csd[0], -csd[1], csd[2]))
+        return [(covered(d), sum(p.get(d, 0.0) for p in parts) + extra.get(d, 0.0), d) for d in docs]
 
     def top(ranking: list[tuple[float, float, int]], n: int) -> list[WholeHit]:
-        """The first n of a ranking, after the phrase bonus is added to its head (n + RERANK of them)."""
-        head = [(coverage, WholeHit(searcher, d, score)) for coverage, score, d in ranking[:n + RERANK]]
+        """The first n of a ranking, after the phrase bonus is added to its head (n + RERANK of them). The head
+        is taken by heap, not by sorting every match: the same n + RERANK, in the same order."""
+        head = [(coverage, WholeHit(searcher, d, score)) for coverage, score, d in
+                heapq.nsmallest(n + RERANK, ranking, key=lambda csd: (-csd[0], -csd[1], csd[2]))]
         for _c, h in head:
             body = folded_body(h)
             h.score += PHRASE_WEIGHT * sum(1 for phrase in phrases if phrase in body)
         return [h for _c, h in sorted(head, key=lambda ch: (-ch[0], -ch[1].score))[:n]]  # stable on ties
 
-    counted = strict = ordered(set.intersection(*(set(p) for p in parts)) if parts else ())
+    matched = strict = ordered(set(parts[0]).intersection(*parts[1:]) if parts else ())
+    counted = len(strict)
     hits = top(strict, limit)
     if len(parts) > 1 and len(hits) < limit:
         # Those matching part of the query: the more distinctive the terms they hold, the higher. A term's
@@ -65,27 +116,33 @@ def ranked(searcher, terms: list[str], flt, limit: int, text: str = "", matched:
         # of a question (退款) ranks above those holding its common words (要求, 处理) in a title.
         n = max(1, len(whole_sop_docnums(searcher)))
         idf = [math.log(1 + (n - len(p) + 0.5) / (len(p) + 0.5)) for p in parts]
-        counted = loose = ordered(set().union(*parts),
-                                  lambda d: round(sum(w for p, w in zip(parts, idf) if d in p), 6))
+        matched = loose = ordered(set().union(*parts), lambda d: round(sum(w for p, w in zip(parts, idf) if d in p), 6))
+        counted = len(loose)
         seen = {h["code"] for h in hits}
         hits += [h for h in top(loose, limit * 2) if h["code"] not in seen][: limit - len(hits)]
     if not is_latin_query(text):
-        return hits, len(counted)
+        return hits, counted
     # Typed in Latin letters: also pinyin of titles, headings and tags. Below SOPs that hold the typed
     # words as words (TeamViewer, PMS), above those matching only fragments of them (ys inside "keys").
     keys = query_keys(text)
-    pinyin = scores(searcher, Any([Q.Term("sop_pinyin", k) for k in keys]))
+    pinyin = memo(searcher, "bonus").get_or(
+        ("pinyin", *keys), lambda: scores(searcher, Any([Q.Term("sop_pinyin", k) for k in keys])))
     if allowed is not None:
         pinyin = {d: v for d, v in pinyin.items() if d in allowed}
     if not pinyin:
-        return hits, len(counted)
+        return hits, counted
     by_pinyin = [WholeHit(searcher, d, v * PINYIN_WEIGHT)
                  for d, v in sorted(pinyin.items(), key=lambda dv: (-dv[1], dv[0]))[:limit]]
     as_words = all(any(searcher.doc_frequency(f, t) for f in SOP_WORD_FIELDS) for t in terms)
     first, then = (hits, by_pinyin) if as_words else (by_pinyin, hits)
     seen = {h["code"] for h in first}
     merged = first + [h for h in then if h["code"] not in seen]
-    return merged[:limit], len({d for _c, _s, d in counted} | set(pinyin))
+    return merged[:limit], len({d for _c, _s, d in matched} | set(pinyin))
+
+
+def bonus_scores(searcher, text: str) -> dict[int, float]:
+    bonus = proximity_bonus(text, "sop_")
+    return scores(searcher, bonus) if bonus is not None else {}
 
 
 # Words typed side by side (测试需求, 呼叫中心) and found side by side in an SOP's text: the SOP speaks of
@@ -109,6 +166,19 @@ def folded_body(fields: dict) -> str:
     return fields.get("folded") or fold(fields.get("body", ""))
 
 
+def sop_sections(searcher, code: str, whole: set[int]) -> list[tuple[dict, str, str]]:
+    """An SOP's sections in document order: (stored fields, folded heading, folded body), memoised."""
+    def read():
+        # One short posting list per SOP; asking for kind=section as well would intersect with every section.
+        out = []
+        for docnum in searcher.document_numbers(code=code):
+            if docnum not in whole:
+                fields = searcher.stored_fields(docnum)
+                out.append((fields, fold(fields.get("section", "")), folded_body(fields)))
+        return out
+    return memo(searcher, "sections").get_or(code, read)
+
+
 def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> dict:
     """For the SOPs on this page, the section that matches the query best (code → stored fields).
 
@@ -122,12 +192,7 @@ def best_sections(searcher, codes: list[str], terms: list[str], text: str) -> di
     whole = whole_sop_docnums(searcher)
     best: dict[str, tuple[float, dict]] = {}
     for code in codes:
-        # One short posting list per SOP; asking for kind=section as well would intersect with every section.
-        for docnum in searcher.document_numbers(code=code):
-            if docnum in whole:
-                continue
-            fields = searcher.stored_fields(docnum)
-            heading, body = fold(fields.get("section", "")), folded_body(fields)
+        for fields, heading, body in sop_sections(searcher, code, whole):
             score = sum(max(w * (HEADING_WEIGHT * (t in heading) + (t in body)) for t, w in options)
                         for options in expansions)
             score += HEADING_WEIGHT * sum(1 for phrase in phrases if phrase in heading)

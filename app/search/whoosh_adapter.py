@@ -21,9 +21,11 @@ from importlib.metadata import PackageNotFoundError, version
 from whoosh import query as Q
 from whoosh import scoring
 from whoosh.codec.base import FieldWriter
+from whoosh.codec.whoosh3 import W3LeafMatcher
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
 from whoosh.matching import mcore
+from whoosh.matching.wrappers import FilterMatcher
 from whoosh.query.compound import CompoundQuery
 from whoosh.writing import SegmentWriter
 
@@ -68,6 +70,14 @@ def check_whoosh() -> None:
         "WeightLengthScorer.setup sets dfl and score reads it": lambda:
             "dfl" in _names(scoring.WeightLengthScorer.setup) and "dfl" in _names(scoring.WeightLengthScorer.score),
         "BM25F.scorer returns a WeightLengthScorer": lambda: issubclass(scoring.BM25FScorer, scoring.WeightLengthScorer),
+        "SegmentReader.postings wraps deletions in FilterMatcher(child)": lambda:
+            "FilterMatcher" in _names(__import__("whoosh.reading", fromlist=["SegmentReader"]).SegmentReader.postings)
+            and "deleted_docs_set" in _names(__import__("whoosh.reading", fromlist=["SegmentReader"]).SegmentReader.postings),
+        "W3LeafMatcher blocks (_read_ids, _read_weights, _ids, _weights, _i, _next_block)": lambda:
+            all(callable(getattr(W3LeafMatcher, m, None)) for m in ("_read_ids", "_read_weights", "_next_block"))
+            and {"_ids", "_weights", "_i", "_blocklength"} <= _names(W3LeafMatcher._goto) | _names(W3LeafMatcher.is_active),
+        "WeightLengthScorer.score is _score(weight, dfl(id))": lambda:
+            {"_score", "dfl", "weight", "id"} <= _names(scoring.WeightLengthScorer.score),
         "BM25FScorer reads self.idf when scoring": lambda: "idf" in _names(scoring.BM25FScorer._score),
         "mcore.Matcher": lambda: all(callable(getattr(mcore.Matcher, m, None)) for m in (
             "is_active", "id", "score", "next", "skip_to", "all_ids", "supports", "supports_block_quality",
@@ -185,6 +195,19 @@ class WholeFileStorage(FileStorage):
 
 # --- matching and scoring ------------------------------------------------------------------------
 
+def scored_items(m, boost: float, scored: bool):
+    """(document, score × boost) for each match of m; 1.0 for each when unscored."""
+    if isinstance(m, TermScores):  # a term's postings, read and scored a block at a time
+        return ((doc, score * boost) for doc, score in m.items())
+    return stepped_items(m, boost, scored)
+
+
+def stepped_items(m, boost: float, scored: bool):
+    while m.is_active():
+        yield m.id(), (m.score() * boost if scored else 1.0)
+        m.next()
+
+
 class SparseUnionMatcher(mcore.Matcher):
     """The union of sub-matchers, read once into sorted lists of documents and summed scores.
 
@@ -194,21 +217,13 @@ class SparseUnionMatcher(mcore.Matcher):
 
     def __init__(self, submatchers: list, boost: float = 1.0, scored: bool = True, tiebreak: float | None = None):
         totals: dict[int, float] = {}
-        if tiebreak is None:
-            for m in submatchers:
-                while m.is_active():
-                    doc = m.id()
-                    totals[doc] = totals.get(doc, 0.0) + (m.score() * boost if scored else 1.0)
-                    m.next()
-        else:  # the best alternative, plus tiebreak times the others (Lucene's dis_max)
-            best: dict[int, float] = {}
-            for m in submatchers:
-                while m.is_active():
-                    doc, score = m.id(), (m.score() * boost if scored else 1.0)
-                    totals[doc] = totals.get(doc, 0.0) + score
-                    if score > best.get(doc, 0.0):
-                        best[doc] = score
-                    m.next()
+        best: dict[int, float] = {}
+        for m in submatchers:
+            for doc, score in scored_items(m, boost, scored):
+                totals[doc] = totals.get(doc, 0.0) + score
+                if tiebreak is not None and score > best.get(doc, 0.0):
+                    best[doc] = score
+        if tiebreak is not None:  # the best alternative, plus tiebreak times the others (Lucene's dis_max)
             totals = {doc: best.get(doc, 0.0) + tiebreak * (total - best.get(doc, 0.0)) for doc, total in totals.items()}
         self._ids = sorted(doc for doc, score in totals.items() if score > 0)  # as ArrayUnionMatcher: score > 0
         self._scores = [totals[doc] for doc in self._ids]
@@ -251,15 +266,68 @@ class SparseUnionMatcher(mcore.Matcher):
         return self._max  # an upper bound for what is left, as Whoosh asks; asked often, so not recomputed
 
 
+class TermScores:
+    """A Term's matches on one segment with their scores, read a block of postings at a time.
+
+    What Whoosh's Term matcher scores posting by posting through three wrapped matchers (deletions, boost,
+    scorer): the same scorer's _score(weight, length), the same lengths, the same boost, so the same floats
+    (tests/test_search_adapter.py compares them, on segments with deleted documents too)."""
+
+    def __init__(self, ids: list[int], scores: list[float]):
+        self.ids, self.scores = ids, scores
+
+    def items(self) -> zip:
+        return zip(self.ids, self.scores)
+
+    @classmethod
+    def read(cls, q: Q.Term, searcher, context) -> "TermScores | None":
+        """q's matches on a segment's searcher, or None where Whoosh's own matcher is needed (unscored, a
+        field without lengths, another posting format)."""
+        weighting = context.weighting if context else searcher.weighting
+        if type(q) is not Q.Term or weighting is None or q.minquality or q.fieldname not in searcher.schema:
+            return None
+        try:
+            text = searcher.schema[q.fieldname].to_bytes(q.text)
+        except ValueError:
+            return cls([], [])
+        reader = searcher.reader()
+        if (q.fieldname, text) not in reader:
+            return cls([], [])
+        scorer = weighting.scorer(searcher, q.fieldname, text)
+        if not isinstance(scorer, scoring.WeightLengthScorer):
+            return None
+        m = reader.postings(q.fieldname, text, scorer=scorer)
+        deleted = frozenset()
+        if isinstance(m, FilterMatcher):
+            m, deleted = m.child, reader.deleted_docs_set
+        if not isinstance(m, W3LeafMatcher):
+            return None
+        dfl, score, boost = scorer.dfl, scorer._score, q.boost
+        ids, scores = [], []
+        while m.is_active():  # a block at a time
+            if m._ids is None:
+                m._read_ids()
+            if m._weights is None:
+                m._read_weights()
+            for doc, weight in zip(m._ids[m._i:], m._weights[m._i:]):
+                if doc not in deleted:
+                    ids.append(doc)
+                    scores.append(score(weight, dfl(doc)) * boost)
+            m._next_block()
+        return cls(ids, scores)
+
+
 class Any(Q.Or):
     """Or over many alternatives (fields × synonyms × terms), every match read once into SparseUnionMatcher:
-    much faster in pure Python than Whoosh's binary tree of union matchers or its array matcher."""
+    much faster in pure Python than Whoosh's binary tree of union matchers or its array matcher. A plain
+    Term alternative is read a block at a time (TermScores)."""
 
     tiebreak = None
 
     def _matcher(self, subs, searcher, context):
         scored = context.weighting is not None if context else True
-        return SparseUnionMatcher([sub.matcher(searcher, context) for sub in subs], self.boost, scored, self.tiebreak)
+        return SparseUnionMatcher([(TermScores.read(sub, searcher, context) if scored else None)
+                                   or sub.matcher(searcher, context) for sub in subs], self.boost, scored, self.tiebreak)
 
 
 class Best(Any):

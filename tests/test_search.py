@@ -178,9 +178,8 @@ def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt, se
 def test_cached_field_lengths_score_as_whoosh_bm25f(indexed):
     from whoosh import query as Q
 
-    from app.search.index import open_index
+    from app.search.index import SAME_IDF, open_index
     from app.search.query import searcher
-    from app.search.index import SAME_IDF
     from app.search.whoosh_adapter import DocumentIdf
     with indexed.app_context():
         q = Q.Or([Q.Term(f, w) for f in ("sop_title", "sop_text", "title", "text") for w in ("夜审", "交接", "会员")])

@@ -141,10 +141,10 @@ def test_admin_adds_a_synonym_from_the_report(app, tmp_path):
     assert manager.post("/search/report/synonyms", {"word": "喝醉", "synonyms": "投诉"}, "/search/report").status_code == 403
     assert admin.client.post("/search/report/synonyms", data={"word": "喝醉", "synonyms": "投诉"}).status_code == 400
     bad = admin.post("/search/report/synonyms", {"word": "喝醉", "synonyms": ""}, "/search/report")
-    assert bad.status_code == 302 and "word=%E5%96%9D%E9%86%89" in bad.headers["Location"]  # the word typed is kept
+    assert bad.status_code == 303 and "word=%E5%96%9D%E9%86%89" in bad.headers["Location"]  # the word typed is kept
     assert (root / "search" / "synonyms.txt").read_text(encoding="utf-8") == before
     r = admin.post("/search/report/synonyms", {"word": "喝醉", "synonyms": "投诉 客诉"}, "/search/report")
-    assert r.status_code == 302
+    assert r.status_code == 303
     text = (root / "search" / "synonyms.txt").read_text(encoding="utf-8")
     assert text.startswith(before) and text.endswith("喝醉 投诉 客诉\n")
     with app.app_context():

@@ -89,6 +89,6 @@ def add_synonym_view():
         added = add_synonym([word, *others.replace("，", " ").replace(",", " ").split()])
     except ValueError as e:  # back to the report, with the message and the words typed
         flash(str(e), "error")
-        return redirect(url_for("search.report", word=word, synonyms=others))
+        return redirect(url_for("search.report", word=word, synonyms=others), 303)
     flash(_("Synonyms added: %(words)s. Searches use them from now on.", words=" = ".join(added)), "success")
-    return redirect(url_for("search.report"))
+    return redirect(url_for("search.report"), 303)

@@ -119,8 +119,8 @@ def run(tmp: Path, args) -> None:
         from app import demo
         demo.load()
         db.session.commit()
-        from app.search import index as search_index
-        search_index.rebuild()
+        from app.search import rebuild
+        rebuild()
         print(f"setup (migrate, demo, index): {time.perf_counter() - t0:.1f} s")
         preview(app, body, args.renders)
         publishing(app, body, args.publishes)

@@ -20,7 +20,9 @@ file), so the developer's instance/ and content/ are never touched; gunicorn is 
      from each kind, to keep the run under ~3 minutes). wrk with a Lua script that cycles through the
      paths when wrk is installed, else a stdlib Python generator. --concurrency defaults to one
      connection per worker (latency without queueing). Workers are warmed first: --workers concurrent
-     connections each send every query once.
+     connections each send every query once, so each worker has memoised what those queries read
+     (app/search/ranking.py): the HTTP figures are for queries asked again; the in-process table shows
+     each query the first time (on a new searcher) and asked again apart.
   5. VmRSS of each gunicorn worker (children of the master) after the load.
   6. Start-up: gunicorn restarted; time to /healthz, then the very first /api/search request.
   7. FTS5 baseline: an SQLite FTS5 table (tokenize='trigram') over the same section documents
@@ -62,7 +64,8 @@ FALLBACK_QUERIES = [
     "月末结账", "备用金", "退房", "入住登记", "开发票", "VIP接待", "交接班", "排班表", "客户回访", "OA审批流程",
     "应收账款", "远程协助",
 ]
-TARGETS = {"rebuild": 150.0, "update_ms": 300.0, "http_p95_ms": 30.0, "rss_mb": 300.0, "first_s": 2.0}
+TARGETS = {"rebuild": 150.0, "update_ms": 300.0, "http_p95_ms": 20.0, "rss_mb": 300.0, "first_s": 2.0,
+           "p50_ratio": 10.0, "p95_ratio": 1.0}  # in-process ours / FTS5 in the same run
 SENTENCE = re.compile(r"[^。！？；\n]{6,}[。！？；]")
 
 
@@ -399,8 +402,9 @@ def run(args, tmp: Path, queries: list[str], source: str, wrk, track) -> dict:
     from app.demo import load_users
     from app.extensions import db
     from app.search.documents import documents
-    from app.search.index import active_sops, index_dir, rebuild, update
-    from app.search.query import search
+    from app.search import index_sops as update
+    from app.search import rebuild, search
+    from app.search.index import active_sops, forget_searcher, index_dir  # what the bench measures
     from app.sops.sync import sync
 
     app = create_app()
@@ -427,13 +431,14 @@ def run(args, tmp: Path, queries: list[str], source: str, wrk, track) -> dict:
               f"(documents() for all SOPs: {res['docs_s']:.1f} s)")
 
         # 2. full rebuild --------------------------------------------------------------------------
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         indexed = rebuild()  # as `flask search rebuild` does
-        res["rebuild_s"] = time.perf_counter() - t0
+        res["rebuild_s"], res["rebuild_cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
         res["rebuild_sections"] = indexed
         res["index_mb"] = sum(f.stat().st_size for f in index_dir().resolve().rglob("*") if f.is_file()) / 1048576
         print(f"rebuild(): {indexed} sections (+{len(sop_rows)} whole-SOP documents) in {res['rebuild_s']:.1f} s "
-              f"= {indexed / res['rebuild_s']:.0f} sections/s; index {res['index_mb']:.1f} MB")
+              f"= {indexed / res['rebuild_s']:.0f} sections/s; CPU {res['rebuild_cpu_s']:.1f} s = "
+              f"{indexed / res['rebuild_cpu_s']:.0f} sections per CPU second; index {res['index_mb']:.1f} MB")
 
         # 3. re-index one changed SOP --------------------------------------------------------------
         res["update_ms"], res["sync_inproc_s"] = [], []
@@ -462,14 +467,17 @@ def run(args, tmp: Path, queries: list[str], source: str, wrk, track) -> dict:
     # 7. in-process query timings: ours and FTS5 -----------------------------------------------------
     with app.app_context():
         per_query = {}
-        search(queries[0], per_page=10)  # warm-up: jieba, the searcher, synonyms (no per-query caches to warm)
+        forget_searcher()  # a new searcher: nothing memoised, so round 1 asks each query the first time
+        search("warmup", per_page=10)  # warm-up (a word no query has): jieba, the searcher, synonyms
         t0, rounds = time.perf_counter(), 0
         while rounds < args.rounds and (rounds == 0 or (time.perf_counter() - t0) * (rounds + 1) / rounds
                                         <= args.query_budget):
             for q in queries:
-                t1 = time.perf_counter()
+                t1, c1 = time.perf_counter(), time.process_time()
                 r = search(q, per_page=10)
-                per_query.setdefault(q, {"ours": [], "fts": []})["ours"].append((time.perf_counter() - t1) * 1e3)
+                entry = per_query.setdefault(q, {"ours": [], "fts": [], "ours_cpu": [], "fts_cpu": []})
+                entry["ours"].append((time.perf_counter() - t1) * 1e3)
+                entry["ours_cpu"].append((time.process_time() - c1) * 1e3)
                 per_query[q]["ours_hits"], per_query[q]["ours_total"] = len(r.hits), r.total
             rounds += 1
         res["rounds"] = rounds
@@ -485,9 +493,10 @@ def run(args, tmp: Path, queries: list[str], source: str, wrk, track) -> dict:
             fts_search(con, q)
         for _ in range(rounds):
             for q in queries:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 rows = fts_search(con, q)
                 per_query[q]["fts"].append((time.perf_counter() - t0) * 1e3)
+                per_query[q]["fts_cpu"].append((time.process_time() - c0) * 1e3)
                 per_query[q]["fts_hits"] = len(rows)
         sop = active_sops([codes[0]])[0]
         sop_docs = [d for d in documents(sop) if d["kind"] == "section"]
@@ -568,6 +577,10 @@ def report(res: dict, args, queries: list[str], wrk, total_s: float) -> None:
               f"{r['fts_hits']:>4}{mode}")
     ours_all = [x for r in pq.values() for x in r["ours"]]
     fts_all = [x for r in pq.values() for x in r["fts"]]
+    ours_cpu = [x for r in pq.values() for x in r["ours_cpu"]]
+    fts_cpu = [x for r in pq.values() for x in r["fts_cpu"]]
+    ours_first = [r["ours"][0] for r in pq.values()]  # each query the first time: nothing memoised yet
+    ours_again = [x for r in pq.values() for x in r["ours"][1:]]
 
     s, h = res["rebuild_sections"], res["http"]
     upd = res["update_ms"]
@@ -580,13 +593,24 @@ def report(res: dict, args, queries: list[str], wrk, total_s: float) -> None:
          f"{res['sections'] / fts_total_s:.0f} ({res['sections'] / res['fts_insert_s']:.0f} insert only)", "≥ 150"),
         ("full build, wall", f"{res['rebuild_s']:.1f} s", f"{fts_total_s:.1f} s ({res['fts_insert_s']:.1f} s insert)",
          ""),
+        ("full build, sections per CPU second", f"{s / res['rebuild_cpu_s']:.0f}", "", "(load-independent)"),
         ("index on disk", f"{res['index_mb']:.1f} MB", f"{res['fts_mb']:.1f} MB", ""),
         ("re-index one changed SOP", f"{statistics.median(upd):.0f} ms (median of {len(upd)}, max {max(upd):.0f})",
          f"{res['fts_update_ms']:.1f} ms", "≤ 300 ms"),
         ("  `flask sops sync` subprocess, one change", f"{res['sync_cli_s']:.1f} s", "", "(reference)"),
         ("query in-process p50", f"{pct(ours_all, 50):.1f} ms", f"{pct(fts_all, 50):.2f} ms", ""),
         ("query in-process p95", f"{pct(ours_all, 95):.1f} ms", f"{pct(fts_all, 95):.2f} ms", ""),
-        (f"HTTP /api/search p95 (c={args.concurrency})", f"{h['p95']:.1f} ms", "", "≤ 30 ms"),
+        ("  ratio ours / FTS5, p50 | p95", f"{pct(ours_all, 50) / pct(fts_all, 50):.1f}x | "
+         f"{pct(ours_all, 95) / pct(fts_all, 95):.2f}x", "", "≤ 10x | ≤ 1x"),
+        ("query in-process CPU p50 | p95", f"{pct(ours_cpu, 50):.1f} | {pct(ours_cpu, 95):.1f} ms",
+         f"{pct(fts_cpu, 50):.2f} | {pct(fts_cpu, 95):.2f} ms", ""),
+        ("  CPU ratio ours / FTS5, p50 | p95", f"{pct(ours_cpu, 50) / pct(fts_cpu, 50):.1f}x | "
+         f"{pct(ours_cpu, 95) / pct(fts_cpu, 95):.2f}x", "", "(load-independent)"),
+        ("  ours, each query the first time p50 | p95", f"{pct(ours_first, 50):.1f} | {pct(ours_first, 95):.1f} ms",
+         "", "(nothing memoised)"),
+        ("  ours, asked again p50 | p95", f"{pct(ours_again, 50):.1f} | {pct(ours_again, 95):.1f} ms"
+         if ours_again else "-", "", ""),
+        (f"HTTP /api/search p95 (c={args.concurrency})", f"{h['p95']:.1f} ms", "", "≤ 20 ms"),
         (f"HTTP /api/search p50 (c={args.concurrency})", f"{h['p50']:.1f} ms", "", ""),
         ("HTTP /api/search throughput", f"{h['rps']:.1f} req/s", "", ""),
         ("RSS per gunicorn worker", " / ".join(f"{mb:.0f}" for mb in rss) + " MB", "", "≤ 300 MB"),
@@ -602,6 +626,8 @@ def report(res: dict, args, queries: list[str], wrk, total_s: float) -> None:
     print()
     checks = [("full build", s / res["rebuild_s"] >= TARGETS["rebuild"]),
               ("re-index one SOP", statistics.median(upd) <= TARGETS["update_ms"]),
+              ("in-process p50 vs FTS5", pct(ours_all, 50) <= TARGETS["p50_ratio"] * pct(fts_all, 50)),
+              ("in-process p95 vs FTS5", pct(ours_all, 95) <= TARGETS["p95_ratio"] * pct(fts_all, 95)),
               ("HTTP p95", h["p95"] <= TARGETS["http_p95_ms"]),
               ("worker RSS", bool(rss) and max(rss) <= TARGETS["rss_mb"]),
               ("first search", res["first_s"] <= TARGETS["first_s"])]

@@ -59,8 +59,7 @@ def ours(instance: Path, content: Path) -> list[list[str]]:
     os.environ.update(SOP_INSTANCE_DIR=str(instance), SOP_DIR=str(content / "sops"), CONTENT_DIR=str(content),
                       SECRET_KEY=secrets.token_hex(32))
     from app import create_app
-    from app.search.index import rebuild
-    from app.search.query import search
+    from app.search import rebuild, search
 
     app = create_app()
     with app.test_request_context("/"):

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 
 from app.authoring.models import Draft
 from app.extensions import db
-from app.search.index import rebuild
+from app.search import rebuild
 from app.sops.models import Sop
 from tests.conftest import ROOT
 from tests.test_browser import browser, live  # noqa: F401 - fixtures: Chromium once per module, the served app

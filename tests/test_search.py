@@ -110,17 +110,26 @@ def test_zero_results_suggest_close_words_and_titles(indexed):
 
 @pytest.mark.parametrize("word", ["夜审", "交接", "会员", "pms"])
 def test_sparse_union_finds_and_scores_what_whoosh_or_does(indexed, word):
-    """Our Or matcher must match the same documents with the same scores as Whoosh's, and skip correctly."""
+    """Our Or matcher must match the same documents with the same scores as Whoosh's, and skip correctly;
+    a term's alternatives score as the best of them plus Best.tiebreak of the others (each scored by Whoosh)."""
     from whoosh import query as Q
 
     from app.search.query import Any, searcher, term_query
+    from app.search.whoosh_adapter import Best
     with indexed.app_context():
         s = searcher()
         ours = term_query(word, s, "sop_")
-        theirs = Q.Or(ours.subqueries)
-        got = {h.docnum: round(h.score, 6) for h in s.search(ours, limit=None)}
-        expected = {h.docnum: round(h.score, 6) for h in s.search(theirs, limit=None)}
+        assert isinstance(ours, Best)
+        summed = Any(ours.subqueries)
+        got = {h.docnum: round(h.score, 6) for h in s.search(summed, limit=None)}
+        expected = {h.docnum: round(h.score, 6) for h in s.search(Q.Or(ours.subqueries), limit=None)}
         assert got == expected and len(got) >= 2
+        each = [{h.docnum: h.score for h in s.search(sub, limit=None)} for sub in ours.subqueries]
+        best = {d: max(e.get(d, 0.0) for e in each) for d in expected}
+        dismax = {d: round(best[d] + Best.tiebreak * (sum(e.get(d, 0.0) for e in each) - best[d]), 6)
+                  for d in expected}
+        assert {h.docnum: round(h.score, 6) for h in s.search(ours, limit=None)} == dismax
+        assert dismax != expected  # the tiebreak changes something in these documents
         m = Any(ours.subqueries).matcher(s)
         later = sorted(got)[len(got) // 2]
         m.skip_to(later)
@@ -142,9 +151,12 @@ def second_segment(code: str) -> None:
 @pytest.mark.parametrize("segments", [1, 2])
 @pytest.mark.parametrize("text, flt", [("夜审 交接", {}), ("会员系统连不上", {"department": "前厅部"}),
                                        ("热线交接", {}), ("投诉 处理 流程", {"tag": "投诉"})])
-def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt, segments):
-    """ranked() combines per-part scores itself; the order, scores and count must be Whoosh's own."""
+def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt, segments, monkeypatch):
+    """ranked() combines per-part scores itself; the order, scores and count must be Whoosh's own
+    (without the phrase bonus read from the stored text, tested on its own)."""
     from whoosh import query as Q
+
+    monkeypatch.setattr("app.search.ranking.PHRASE_WEIGHT", 0.0)
 
     from app.search.query import filters, proximity_bonus, ranked, searcher, term_query, terms_of
     if segments == 2:
@@ -167,11 +179,12 @@ def test_ranking_sums_what_the_whoosh_queries_would_score(indexed, text, flt, se
 def test_cached_field_lengths_score_as_whoosh_bm25f(indexed):
     from whoosh import query as Q
 
-    from app.search.index import open_index
+    from app.search.index import SAME_IDF, open_index
     from app.search.query import searcher
+    from app.search.whoosh_adapter import DocumentIdf
     with indexed.app_context():
         q = Q.Or([Q.Term(f, w) for f in ("sop_title", "sop_text", "title", "text") for w in ("夜审", "交接", "会员")])
-        with open_index().searcher() as plain:
+        with open_index().searcher(weighting=DocumentIdf(SAME_IDF)) as plain:
             expected = {h.docnum: round(h.score, 9) for h in plain.search(q, limit=None)}
         got = {h.docnum: round(h.score, 9) for h in searcher().search(q, limit=None)}
         assert got == expected and len(got) > 20

@@ -30,6 +30,7 @@ ROUTES = {
     "search.search": ("/search?q=夜审", "staff"),
     "search.api": ("/api/search?q=夜审", "staff"),
     "search.report": ("/search/report", "manager"),
+    "search.add_synonym_view": ("/search/report/synonyms", "admin"),
     "acks.sign_page": ("/sops/FO-NA-001/ack", "staff"),
     "acks.sign_post": ("/sops/FO-NA-001/ack", "staff"),
     "acks.mine": ("/reading", "staff"),

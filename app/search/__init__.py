@@ -1,9 +1,59 @@
-"""Chinese-first search: analysis, index, queries, the search page, the API and the zero-result report."""
+"""Chinese-first search: analysis, index, queries, the search page, the API and the zero-result report.
+
+The rest of the app uses only the functions below (docs/search.md, "The boundary"); everything that reaches
+into Whoosh's internals is in app/search/whoosh_adapter.py.
+"""
+from typing import Callable, Iterable
+
 from flask import Blueprint
 
 from app.sops.signals import synced
 
 bp = Blueprint("search", __name__, cli_group="search")
+
+
+def search(text: str, department: str = "", tag: str = "", page: int = 1, per_page: int = 10,
+           codes: set[str] | None = None):
+    """Search the current revisions of active SOPs, optionally within a department, a tag or a set of SOP ids.
+    Returns app.search.present.Results (hits with the section to land on, total, pages, suggestions, error);
+    never raises for bad input or a broken index."""
+    from app.search.query import search as run
+    return run(text, department, tag, page=page, per_page=per_page, codes=codes)
+
+
+def suggest(text: str) -> list[str]:
+    """Close words and close SOP titles for what was typed (what the page offers when nothing is found)."""
+    from app.search.index import searcher
+    from app.search.parsing import MAX_QUERY, terms_of
+    from app.search.present import suggest as close
+    text = (text or "").strip()[:MAX_QUERY]
+    terms = terms_of(text)
+    return close(searcher(), terms, text) if terms else []
+
+
+def index_sops(codes: Iterable[str] | None = None) -> tuple[int, int]:
+    """Bring the index in line with the database: re-index the SOPs whose content changed (and the given ids),
+    remove retired or deleted ones. Returns (SOPs re-indexed, SOPs removed)."""
+    from app.search.index import update
+    return update(codes)
+
+
+def index_sop(code: str) -> tuple[int, int]:
+    """Index one SOP's current revision now (removing it if it is retired or gone), and catch up on others."""
+    return index_sops([code])
+
+
+def remove_sop(code: str) -> bool:
+    """Take one SOP out of the index now, whatever the database says; True if it was indexed. The next
+    index_sops() puts it back if it is still active."""
+    from app.search.index import remove
+    return remove(code)
+
+
+def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
+    """Build a complete new index from the database and swap it in atomically. Returns sections indexed."""
+    from app.search.index import rebuild as run
+    return run(progress)
 
 
 @synced.connect
@@ -12,7 +62,7 @@ def reindex_after_sync(app, **_extra):
     from whoosh.index import LockError
 
     from app.search.index import IndexUnavailable, update
-    from app.search.query import synonyms
+    from app.search.synonyms import synonyms
 
     try:
         update()

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from pymdownx.slugs import slugify
 
 from app.chinese import simplified
-from app.search.analysis import fold
+from app.search.analysis import fold, words
+from app.search.pinyin import pinyin_terms
 from app.sops.models import Sop, SopRevision
 
 HEADING = re.compile(r"^(#{2,3})\s+(.+?)\s*#*\s*$")
@@ -84,9 +85,10 @@ def documents(sop: Sop) -> list[dict]:
     body = "\n".join(p.text for p in parts)
     headings = " ".join(p.heading for p in parts)
     text = " ".join([body, labels, " ".join(meta["attachments"]), *(p.flow for p in parts)])
-    docs = [{**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "", "body": body,
+    docs = [{**common, "doc_id": sop.code, "kind": "sop", "anchor": "", "section": "", "body": body, "folded": fold(body),
              "sop_title": rev.title, "sop_section": headings, "sop_text": text,
-             "sop_gram": f"{rev.title} {headings} {text}", "sop_title_gram": f"{rev.title} {headings}"}]
+             "sop_gram": f"{rev.title} {headings} {text}", "sop_title_gram": f"{rev.title} {headings}",
+             "sop_pinyin": pinyin_terms(f"{rev.title}\n{rev.title}\n{headings}\n{' '.join(meta['tags'])}", words)}]
     for p in parts:
         if p.anchor:
             text = f"{p.text} {labels} {p.flow}"

@@ -23,13 +23,12 @@ from flask import current_app
 from whoosh import index
 from whoosh.analysis import Analyzer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
-from whoosh.filedb.filestore import FileStorage
-from whoosh.filedb.structfile import BufferFile
-from whoosh.writing import LockError, SegmentWriter
+from whoosh.writing import LockError
 
 from app.extensions import db
 from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
 from app.search.documents import documents
+from app.search.whoosh_adapter import RebuildWriter, WholeFileStorage, Weighting
 from app.sops.models import Sop, SopRevision
 
 log = logging.getLogger(__name__)
@@ -67,100 +66,26 @@ def schema() -> Schema:
         sop_text=TEXT(analyzer=words_analyzer(), phrase=False),
         sop_gram=TEXT(analyzer=gram_analyzer(), phrase=False),
         sop_title_gram=TEXT(analyzer=gram_analyzer(), field_boost=3.0),
+        # Pinyin (full and initials) of the words of the title (twice), headings and tags: pinyin.py.
+        sop_pinyin=KEYWORD(scorable=True),
     )
 
 
-class TermPool:
-    """Stands in for Whoosh's PostingPool when the index is new: postings kept per term as they arrive.
 
-    PostingPool sorts every (field, term, docnum, weight, value) tuple, pickling runs to temporary files and
-    merging them back. In a new index a term's postings arrive in document order, so sorting the terms
-    alone gives the same stream. Postings are stored flat (docnum, weight, value, ...), with equal weights
-    and values shared: a rebuild peaks at about the memory PostingPool's 128 MB runs take.
-    """
-
-    def __init__(self):
-        self.terms: dict[tuple[str, bytes], list] = {}
-        self.shared: dict = {}
-
-    def add(self, item):
-        fieldname, tbytes, docnum, weight, vbytes = item
-        posts = self.terms.get((fieldname, tbytes))
-        if posts is None:
-            posts = self.terms[fieldname, tbytes] = []
-        posts += docnum, self.shared.setdefault(weight, weight), self.shared.setdefault(vbytes, vbytes)
-
-    def iter_postings(self):
-        for key in sorted(self.terms):
-            fieldname, tbytes = key
-            posts = iter(self.terms[key])
-            for docnum, weight, vbytes in zip(posts, posts, posts):
-                yield fieldname, tbytes, docnum, weight, vbytes
-
-    def cleanup(self):
-        self.terms.clear()
-
-
-def field_lengths(reader, fieldname: str, default: int = 0) -> list[int]:
-    """Every document's length in one field, read once and kept on reader (a searcher, which a refresh
-    replaces, or a new segment's per-document reader): looked up posting by posting, each length is a seek
-    and a read in a column file."""
-    cache = reader.__dict__.setdefault("field_lengths", {})
-    if (fieldname, default) not in cache:
-        cache[fieldname, default] = [reader.doc_field_length(n, fieldname, default)
-                                     for n in range(reader.doc_count_all())]
-    return cache[fieldname, default]
-
-
-class FieldLengths:
-    """The lengths the codec asks for once per posting, from field_lengths()."""
-
-    def __init__(self, pdr):
-        self.pdr = pdr
-
-    def doc_field_length(self, docnum: int, fieldname: str) -> int:
-        return field_lengths(self.pdr, fieldname)[docnum]
-
-
-class RebuildWriter(SegmentWriter):
-    """Whoosh's SegmentWriter for a new, empty index: the same segment, written about twice as fast.
-
-    Postings go through TermPool, and each document's field lengths are read once (FieldLengths). A test
-    builds an index with both writers and compares every term's postings, statistics and stored fields.
-    """
-
-    def __init__(self, ix, **kwargs):
-        if not ix.is_empty():
-            raise ValueError("RebuildWriter only writes a new index")
-        super().__init__(ix, **kwargs)
-        self.pool = TermPool()
-
-    def _flush_segment(self):  # SegmentWriter's, with FieldLengths
-        self.perdocwriter.close()
-        pdr = self.per_document_reader()
-        self.fieldwriter.add_postings(self.schema, FieldLengths(pdr), self.pool.iter_postings())
-        self.fieldwriter.close()
-        pdr.close()
-
+# How rare a term is, is a property of the document, not of one field: BM25F per field would find 要求 rare
+# among titles (few titles hold it) although half the bodies do, and a common word in a long first-line
+# title would outscore the rare word that answers. Every field of a group scores a term with the group's
+# lowest IDF (the field where the term is most common).
+_WORD_GROUPS = (("title", "section", "text"), ("sop_title", "sop_section", "sop_text"))
+SAME_IDF = {f: g for g in _WORD_GROUPS for f in g}
+# Pinyin counts by how often an SOP's title, headings and tags use the word (ys: 夜审 in the night audit's title,
+# tags and headings), not diluted by how many headings the SOP has.
+FIELD_B = {"sop_pinyin_B": 0.0}
+SAME_IDF.update({"title_gram": ("title_gram", "gram"), "sop_title_gram": ("sop_title_gram", "sop_gram"),
+                 "gram": ("gram",), "sop_gram": ("sop_gram",)})
 
 class IndexUnavailable(RuntimeError):
     """Another process is rebuilding the index and it was not ready in time: say so, never "no results"."""
-
-
-class WholeFileStorage(FileStorage):
-    """Whoosh's FileStorage, reading each index file whole into memory when a reader opens it, never mmap.
-
-    Whoosh memory-maps segment files by default: a file truncated under a running worker killed it with
-    SIGBUS at the next read past the new end. Read into memory, a file is either complete or refused at once
-    with an error (and then rebuilt), and it costs about the index's size per worker.
-    """
-
-    def __init__(self, path: str):
-        super().__init__(path, supports_mmap=False)
-
-    def open_file(self, name, **kwargs):
-        with open(self._fpath(name), "rb") as f:
-            return BufferFile(f.read(), name=name)
 
 
 def index_dir() -> Path:
@@ -279,7 +204,10 @@ def try_open():
         warnings.simplefilter("ignore", ResourceWarning)
         try:
             return open_live(), ""
-        except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild
+        except index.EmptyIndexError as e:  # no index yet (first start, or deleted): the caller builds one
+            reason = str(e) or type(e).__name__
+        except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild (with the traceback logged)
+            log.exception("search index at %s cannot be read", index_dir())
             reason = str(e) or type(e).__name__
         gc.collect()
     return None, reason
@@ -341,3 +269,38 @@ def update_live(codes: Iterable[str] | None) -> tuple[int, int]:
             for doc in documents(sop):
                 writer.add_document(**doc)
     return len(stale), len(gone)
+
+
+def searcher():
+    """A per-process searcher on the live index, reopened when another process has committed or swapped in a
+    rebuild."""
+    prepare()
+    cache = current_app.extensions.setdefault("search_index", {})
+    old = cache.get("searcher")
+    # Reopen, never Searcher.refresh(): refresh reuses the segment readers it had, with their old deletion sets, so
+    # an SOP deleted (retired, or re-indexed) since stays findable in this process. A rebuild swapped in (or a
+    # deleted index) may even keep the generation number, so the build is compared too.
+    if old is not None and (cache.get("build") != live_build()
+                            or cache["index"].latest_generation() != old.reader().generation()):
+        forget_searcher()
+    if "searcher" not in cache:
+        ix = open_index()
+        cache.update(index=ix, searcher=ix.searcher(weighting=Weighting(SAME_IDF, **FIELD_B)), build=live_build())
+    return cache["searcher"]
+
+
+def forget_searcher() -> None:
+    cache = current_app.extensions.get("search_index", {})
+    cache.pop("index", None)
+    s = cache.pop("searcher", None)
+    if s is not None:
+        s.close()
+
+
+def remove(code: str) -> bool:
+    """Delete one SOP's documents (whole SOP and sections) from the live index; True if there were any."""
+    open_index(WRITER_TIMEOUT)
+    with rebuild_lock(WRITER_TIMEOUT, shared=True):
+        ix = open_live()
+        with open_writer(ix) as writer:
+            return writer.delete_by_term("code", code) > 0

@@ -1,9 +1,9 @@
 """The search page (htmx active search), the JSON API and the zero-result report."""
-from flask import jsonify, make_response, request, url_for
+from flask import flash, jsonify, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.access import allow
+from app.access import allow, has_role
 from app.acks.duties import duties
 from app.auth.models import User
 from app.extensions import db
@@ -11,7 +11,7 @@ from app.htmx import render
 from app.org import departments
 from app.search import bp
 from app.search.query import search as run_search
-from app.search.report import candidate_synonyms, record, zero_results
+from app.search.report import add_synonym, candidate_synonyms, record, zero_results
 from app.sops.library import all_tags
 from app.web import small_int
 
@@ -43,7 +43,7 @@ def search():
     results = run_search(args["q"], args["department"], args["tag"], page=request.args.get("page", 1, type=small_int),
                          codes=required_codes(args))
     if results.page == 1 and not results.error:
-        record(results.query, results.terms, results.total)
+        record(results.query, results.terms, results.total, results.missing)
         db.session.commit()
     response = render("search/search.html", "search/_results.html", results=results, args=args,
                       departments=departments(), tags=all_tags())
@@ -59,7 +59,7 @@ def api():
     results = run_search(args["q"], args["department"], args["tag"], per_page=limit, codes=required_codes(args))
     if results.error:
         return unavailable(jsonify(error="unavailable", message=_("Search is unavailable at the moment. Please try again in a minute.")))
-    record(results.query, results.terms, results.total)
+    record(results.query, results.terms, results.total, results.missing)
     db.session.commit()
     return jsonify([
         {"id": h.code, "title": h.title, "section": h.section, "department": h.department,
@@ -74,4 +74,21 @@ def report():
     """The most frequent searches that found nothing, per week, with candidate synonyms."""
     weeks = zero_results()
     candidates = {terms: candidate_synonyms(terms) for _week, rows in weeks for _q, _n, terms in rows}
-    return render("search/report.html", "search/report.html", weeks=weeks, candidates=candidates)
+    return render("search/report.html", "search/report.html", weeks=weeks, candidates=candidates,
+                  can_add=has_role(current_user, "admin"),
+                  typed={"word": request.args.get("word", "")[:100], "synonyms": request.args.get("synonyms", "")[:300]})
+
+
+@bp.post("/search/report/synonyms")
+@allow("admin")
+def add_synonym_view():
+    """Add a group of synonyms from the report (a missing word and words the SOPs use): audited, written to
+    the content's synonym list, in effect at the next search."""
+    word, others = request.form.get("word", "")[:100], request.form.get("synonyms", "")[:300]
+    try:
+        added = add_synonym([word, *others.replace("，", " ").replace(",", " ").split()])
+    except ValueError as e:  # back to the report, with the message and the words typed
+        flash(str(e), "error")
+        return redirect(url_for("search.report", word=word, synonyms=others), 303)
+    flash(_("Synonyms added: %(words)s. Searches use them from now on.", words=" = ".join(added)), "success")
+    return redirect(url_for("search.report"), 303)

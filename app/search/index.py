@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import time
+import traceback
 import uuid
 import warnings
 from contextlib import contextmanager
@@ -207,7 +208,9 @@ def try_open():
         except index.EmptyIndexError as e:  # no index yet (first start, or deleted): the caller builds one
             reason = str(e) or type(e).__name__
         except Exception as e:  # noqa: BLE001 - any failure to read means: rebuild (with the traceback logged)
-            log.exception("search index at %s cannot be read", index_dir())
+            # The traceback as text: a record holding the exception would keep Whoosh's open file alive past
+            # the gc.collect() below, and it would be closed later, outside this block, with a ResourceWarning.
+            log.error("search index at %s cannot be read:\n%s", index_dir(), traceback.format_exc())
             reason = str(e) or type(e).__name__
         gc.collect()
     return None, reason

@@ -233,6 +233,29 @@ def limited_app(templates, tmp_path):
     yield from served(templates, tmp_path, RATELIMIT_ENABLED=True)
 
 
+@pytest.fixture(scope="session")
+def demo_index(templates, tmp_path_factory) -> Path:
+    """The search index of the demo database, built once (search_index.rebuild() on a copy of the template):
+    the index holds only what is in the database, so it is the same for every copy."""
+    from app.search import index as search_index
+
+    copy = served(templates, tmp_path_factory.mktemp("index"))
+    app = next(copy)
+    search_index.rebuild()
+    build = search_index.index_dir().resolve()
+    next(copy, None)
+    return build
+
+
+def with_demo_index(app, demo_index: Path):
+    """Put the demo index into the app's instance folder as search_index.rebuild() leaves it: a build folder
+    beside the instance's `search-index` symlink to it. Only for an app whose database is still the demo's."""
+    link = Path(app.instance_path) / "search-index"
+    shutil.copytree(demo_index, link.with_name(demo_index.name))
+    link.symlink_to(demo_index.name)
+    return app
+
+
 @pytest.fixture
 def library(app, tmp_path):
     """The demo app over a private copy of content/: publication writes files there, never into the repository."""

@@ -187,8 +187,9 @@ def audit_files(templates: Templates, kind: str, instance: Path) -> None:
     for name in ("audit.key", "audit-head"):
         if (templates.instances[templates[kind]] / name).exists():
             shutil.copy(templates.instances[templates[kind]] / name, instance / name)
-    if templates.jieba.exists():
-        (instance / templates.jieba.name).symlink_to(templates.jieba)
+    cache = instance / templates.jieba.name
+    if templates.jieba.exists() and not cache.is_symlink():
+        cache.symlink_to(templates.jieba)
 
 
 def make_app(templates, tmp_path, kind="demo", **config):
@@ -247,7 +248,7 @@ def demo_index(templates, tmp_path_factory) -> Path:
     from app.search import index as search_index
 
     copy = served(templates, tmp_path_factory.mktemp("index"))
-    app = next(copy)
+    next(copy)  # the app, in its context
     search_index.rebuild()
     build = search_index.index_dir().resolve()
     next(copy, None)

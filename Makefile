@@ -31,18 +31,19 @@ run: install translations instance/secret_key
 	$(BIN)/flask assets compress
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-# The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (.ci/run sets it).
+# The whole suite on SQLite; again on PostgreSQL when TEST_DATABASE_URL is set (.ci/run sets it). Each run ends
+# with its 15 slowest steps (bench/README.md, "Test suite time").
 test: install translations
 	@mkdir -p instance
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== SQLite and PostgreSQL ($$TEST_DATABASE_URL) side by side, one core each; PostgreSQL's output follows =="; \
-		SOP_TEST_DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest -m "not browser" > instance/pytest-postgresql.log 2>&1 & pg=$$!; \
-		$(BIN)/python -m pytest; sqlite=$$?; \
+		SOP_TEST_DATABASE_URL="$$TEST_DATABASE_URL" $(BIN)/python -m pytest -m "not browser" --durations=15 > instance/pytest-postgresql.log 2>&1 & pg=$$!; \
+		$(BIN)/python -m pytest --durations=15; sqlite=$$?; \
 		wait $$pg; postgresql=$$?; \
 		echo "== PostgreSQL run: $$TEST_DATABASE_URL =="; cat instance/pytest-postgresql.log; \
 		[ $$sqlite -eq 0 ] && [ $$postgresql -eq 0 ]; \
 	else \
-		$(BIN)/python -m pytest; rc=$$?; \
+		$(BIN)/python -m pytest --durations=15; rc=$$?; \
 		echo "PostgreSQL: not tested (TEST_DATABASE_URL is not set; .ci/run sets it when a server answers on 127.0.0.1:5432)"; \
 		exit $$rc; \
 	fi

@@ -1,9 +1,17 @@
 """Fixtures: each test gets its own database, copied from a migrated template (SQLite file copy,
-or CREATE DATABASE … TEMPLATE on PostgreSQL when SOP_TEST_DATABASE_URL is set)."""
+or CREATE DATABASE … TEMPLATE on PostgreSQL when SOP_TEST_DATABASE_URL is set).
+
+Each test also gets two new Flask apps. What every app would compute again from the same code is kept for the
+session (templates compiled to bytecode, URL builders), and on PostgreSQL the next copy of the template is made,
+and the last test's copy dropped, in a thread while a test runs. Nothing a test sees is shared.
+"""
 import os
 import re
 import shutil
+import sys
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -12,20 +20,68 @@ from flask import has_app_context
 from flask.testing import FlaskClient
 import sqlalchemy as sa
 from flask_migrate import upgrade
+from jinja2 import BytecodeCache
+from werkzeug.routing.rules import Rule
+from werkzeug.security import generate_password_hash
 
+import app.auth.models as auth_models
 from app import create_app, database_url
 from app.extensions import db
+from app.search.analysis import init_jieba
 
+# pytest imports this file as `conftest`; tests that import its helpers say `tests.conftest`: one module for both,
+# so they share its state (the PostgreSQL copies below).
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
 ROOT = Path(__file__).resolve().parent.parent
+# Passwords in tests: the same scrypt, with work factor N = 2**10 instead of Werkzeug's 2**15 (bench/login.py times
+# the real one). Nearly every test logs in, and at full cost these hash checks were a tenth of the suite's time.
+# Every hash the app makes goes through this name, the users' and the one checked for unknown accounts alike.
+auth_models.generate_password_hash = partial(generate_password_hash, method="scrypt:1024:8:1")
 PG_URL = os.environ.get("SOP_TEST_DATABASE_URL")
 BASE = {"TESTING": True, "SECRET_KEY": "test", "RATELIMIT_ENABLED": False, "SERVER_NAME": None}
 
 
+class CompiledTemplates(BytecodeCache):
+    """Jinja's own bytecode cache, in memory for the session: each app would compile the same templates again
+    (Jinja checks each template's source checksum, so an edited template is compiled anew)."""
+
+    def __init__(self):
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+_compile_builder = Rule._compile_builder
+_builders: dict[tuple, object] = {}
+
+
+def _cached_builder(self, append_unknown=True):
+    """Werkzeug compiles two URL-building functions per route for every app (most of create_app's time). Such a
+    function depends only on the route's parsed parts and reaches the rule through its first argument (each rule
+    binds it to itself), so one is kept per route. A rule with defaults (folded in through its converters) is
+    compiled as usual."""
+    if self.defaults:
+        return _compile_builder(self, append_unknown)
+    key = (self.rule, tuple(self._trace), append_unknown)
+    if key not in _builders:
+        _builders[key] = _compile_builder(self, append_unknown)
+    return _builders[key]
+
+
+Rule._compile_builder = _cached_builder
+
+
 class Templates(dict):
     """kind -> template database. `instances` holds each template's instance folder: its audit key and head anchor
-    go with every copy. It travels with the fixture's value, so a test that imports a helper from tests.conftest
-    (a second copy of this module) still finds it."""
+    go with every copy; `jieba` is jieba's dictionary cache, linked into every copy's instance folder."""
     instances: dict[str, Path]
+    jieba: Path
 
 
 def pg_admin():
@@ -34,13 +90,33 @@ def pg_admin():
     return url, conn
 
 
+def create_pg_database(template: str | None) -> str:
+    url, conn = pg_admin()
+    name = f"sop_t_{uuid.uuid4().hex[:10]}"
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(uri: str) -> None:
+    url, conn = pg_admin()
+    with conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(uri).database}" WITH (FORCE)')
+
+
+# PostgreSQL: one thread makes the next copy of a template while a test runs, and drops finished copies.
+# A test always gets a copy nobody has connected to; it only no longer waits for the server to make it.
+pg_worker = ThreadPoolExecutor(1, thread_name_prefix="pg-copies")
+pg_next: dict[str, Future] = {}
+
+
 def new_database(template: str | None, tmp: Path) -> str:
     if PG_URL:
-        url, conn = pg_admin()
-        name = f"sop_t_{uuid.uuid4().hex[:10]}"
-        with conn:
-            conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-        return url.set(database=name).render_as_string(hide_password=False)
+        if template is None:
+            return create_pg_database(None)
+        ready = pg_next.pop(template, None) or pg_worker.submit(create_pg_database, template)
+        pg_next[template] = pg_worker.submit(create_pg_database, template)
+        return ready.result()
     path = tmp / "portal.db"
     if template:
         shutil.copy(template, path)
@@ -49,9 +125,15 @@ def new_database(template: str | None, tmp: Path) -> str:
 
 def drop_database(uri: str) -> None:
     if PG_URL:
-        url, conn = pg_admin()
-        with conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(uri).database}" WITH (FORCE)')
+        pg_worker.submit(drop_pg_database, uri)
+
+
+def drop_spare_copies() -> None:
+    """At the end of the session: the copies made for tests that did not come, then wait for every drop."""
+    for spare in pg_next.values():
+        pg_worker.submit(drop_pg_database, spare.result())
+    pg_next.clear()
+    pg_worker.shutdown(wait=True)
 
 
 def build_template(tmp: Path, demo: bool) -> str:
@@ -76,8 +158,11 @@ def templates(tmp_path_factory):
         tmp = tmp_path_factory.mktemp(kind)
         made[kind] = build_template(tmp, demo=kind == "demo")
         made.instances[made[kind]] = tmp / "instance"
+    made.jieba = tmp_path_factory.mktemp("jieba") / "jieba.cache"
+    init_jieba(str(made.jieba.parent))  # jieba's dictionary, loaded once here and cached for processes tests start
     yield made
     if PG_URL:
+        drop_spare_copies()
         _url, conn = pg_admin()
         with conn:
             for name in made.values():
@@ -95,11 +180,16 @@ class Client(FlaskClient):
 
 
 def audit_files(templates: Templates, kind: str, instance: Path) -> None:
-    """A copy of a template database needs the template's audit key and anchor, as a restore would bring."""
+    """A copy of a template database needs the template's audit key and anchor, as a restore would bring.
+    The instance folder also gets jieba's cached dictionary: a process a test starts then loads it in a fraction
+    of the time it takes to build (the test process itself loads it once per session)."""
     instance.mkdir(exist_ok=True)
     for name in ("audit.key", "audit-head"):
         if (templates.instances[templates[kind]] / name).exists():
             shutil.copy(templates.instances[templates[kind]] / name, instance / name)
+    cache = instance / templates.jieba.name
+    if templates.jieba.exists() and not cache.is_symlink():
+        cache.symlink_to(templates.jieba)
 
 
 def make_app(templates, tmp_path, kind="demo", **config):
@@ -116,6 +206,8 @@ def make_app(templates, tmp_path, kind="demo", **config):
     twin = create_app(settings)
     app = create_app(settings)  # created last: the limiter is bound to the served app
     twin.config = app.config
+    for a in (app, twin):
+        a.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     app.test_client_class = Client
     return app, twin, uri
 
@@ -147,6 +239,29 @@ def empty_app(templates, tmp_path):
 def limited_app(templates, tmp_path):
     """An app with login rate limits switched on."""
     yield from served(templates, tmp_path, RATELIMIT_ENABLED=True)
+
+
+@pytest.fixture(scope="session")
+def demo_index(templates, tmp_path_factory) -> Path:
+    """The search index of the demo database, built once (search_index.rebuild() on a copy of the template):
+    the index holds only what is in the database, so it is the same for every copy."""
+    from app.search import index as search_index
+
+    copy = served(templates, tmp_path_factory.mktemp("index"))
+    next(copy)  # the app, in its context
+    search_index.rebuild()
+    build = search_index.index_dir().resolve()
+    next(copy, None)
+    return build
+
+
+def with_demo_index(app, demo_index: Path):
+    """Put the demo index into the app's instance folder as search_index.rebuild() leaves it: a build folder
+    beside the instance's `search-index` symlink to it. Only for an app whose database is still the demo's."""
+    link = Path(app.instance_path) / "search-index"
+    shutil.copytree(demo_index, link.with_name(demo_index.name))
+    link.symlink_to(demo_index.name)
+    return app
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from app.authoring.models import DocSignature, Draft
 from app.authoring.permissions import AuthoringError, grant_editor
 from app.extensions import db
 from app.org import Department, Position
-from app.search import rebuild as rebuild_search_index
 from app.search import search
 from app.sops.models import Sop, SopRevision, SyncConflict
 from app.sops.sync import commit_and_announce, sync
+from tests.conftest import with_demo_index
 from tests.test_acks import smtp  # noqa: F401 - the fixture: a real SMTP server on loopback
 
 PW = "demo-2026"
@@ -261,8 +261,8 @@ def test_attachments_are_checked_by_content_size_and_name(lib):
 
 # --- the whole path: submit, review, approve, publish --------------------------------------------------------
 
-def test_submit_review_approve_publishes_through_the_sync_path(lib):
-    rebuild_search_index()
+def test_submit_review_approve_publishes_through_the_sync_path(lib, app, demo_index):
+    with_demo_index(app, demo_index)  # the index search_index.rebuild() builds over the demo, built once a session
     a, manager = user("fo.staff"), user("fo.manager")
     before = sop().current
     assert next(iter(duties(User.id == manager.id, sop_id=sop().id))).state == DONE  # signed the current basis
@@ -586,8 +586,8 @@ def test_due_reviews_of_an_owner(lib):
 
 # --- retire ------------------------------------------------------------------------------------------------------
 
-def test_retiring_goes_through_approval_and_search_leaves_it_out(lib):
-    rebuild_search_index()
+def test_retiring_goes_through_approval_and_search_leaves_it_out(lib, app, demo_index):
+    with_demo_index(app, demo_index)  # the index search_index.rebuild() builds over the demo, built once a session
     assert NIGHT in [h.code for h in search("夜审").hits]
     a, m = user("fo.staff"), user("fo.manager")
     grant_editor(user("admin"), a, dept("前厅部"))

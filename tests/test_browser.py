@@ -12,10 +12,11 @@ from werkzeug.serving import make_server
 
 from app.extensions import db
 from app.sops.sync import sync
-from tests.conftest import ROOT
+from tests.conftest import ROOT, with_demo_index
 
 pytestmark = pytest.mark.browser
-# The first search in a fresh instance builds the index; a busy 2-core CI machine needs more than 5 s.
+# The first search in a fresh instance builds the index; a busy 2-core CI machine needs more than 5 s (the search
+# journeys start with the index in place, but other pages may search).
 expect.set_options(timeout=20_000)
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -40,6 +41,12 @@ def live(app):
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
+
+
+@pytest.fixture
+def searchable(app, demo_index):
+    """The demo's search index in place, as `flask search rebuild` leaves it (built once a session)."""
+    return with_demo_index(app, demo_index)
 
 
 @pytest.fixture
@@ -129,7 +136,7 @@ def test_hostile_corpus_executes_nothing(page, live, hostile):
     expect(page.locator("h1")).to_contain_text("欢迎")
 
 
-def test_journey_search_as_you_type_in_traditional_script(page, live):
+def test_journey_search_as_you_type_in_traditional_script(page, live, searchable):
     login(page, live)
     page.evaluate("window.__sameDocument = true")
     page.fill("[data-search-box=main]", "熱線交接")  # typed in Traditional; the SOP is written in Simplified
@@ -144,7 +151,7 @@ def test_journey_search_as_you_type_in_traditional_script(page, live):
     expect(page.locator("h1")).to_have_text("IT热线值班规程")
 
 
-def test_slash_focuses_search_and_arrows_choose_a_result(page, live):
+def test_slash_focuses_search_and_arrows_choose_a_result(page, live, searchable):
     login(page, live)
     page.goto(f"{live}/sops/")
     page.locator("body").click()

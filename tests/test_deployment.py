@@ -3,6 +3,7 @@
 The gunicorn tests start the shipped gunicorn.conf.py on a free loopback port, over a copy of the demo database,
 with Redis (127.0.0.1:6379, or SOP_TEST_REDIS_URL) under a key prefix of their own.
 """
+import functools
 import http.client
 import os
 import re
@@ -125,11 +126,16 @@ def gunicorn_env(instance: Path, **settings: str) -> dict:
     return env
 
 
+@functools.cache
+def gunicorn_has(flag: str) -> bool:
+    return flag in subprocess.run([str(BIN / "gunicorn"), "--help"], capture_output=True, text=True).stdout
+
+
 def gunicorn(env: dict, port: int, log: Path, workers: int = 2) -> subprocess.Popen:
     """The shipped gunicorn.conf.py; access log lines are '<pid> METHOD path status'."""
     cmd = [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "-w", str(workers), "-b", f"127.0.0.1:{port}",
            "--access-logfile", "-", "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "wsgi:app"]
-    if "--no-control-socket" in subprocess.run([cmd[0], "--help"], capture_output=True, text=True).stdout:
+    if gunicorn_has("--no-control-socket"):
         cmd.insert(-1, "--no-control-socket")
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -18,15 +18,14 @@ from app.search.analysis import bigrams, fold, words
 from app.search.models import SearchLog
 from app.search.query import search
 from app.sops.models import Sop
-from tests.conftest import HX, ROOT, THREE_WAYS, page_or_fragment
+from tests.conftest import HX, ROOT, THREE_WAYS, page_or_fragment, with_demo_index
 
 RELEVANCE = yaml.safe_load((ROOT / "tests" / "search_relevance.yaml").read_text(encoding="utf-8"))["queries"]
 
 
 @pytest.fixture
-def indexed(app):
-    search_index.rebuild()
-    return app
+def indexed(app, demo_index):
+    return with_demo_index(app, demo_index)  # what search_index.rebuild() builds here, built once a session
 
 
 def codes(results) -> list[str]:
@@ -193,11 +192,11 @@ def test_cached_field_lengths_score_as_whoosh_bm25f(indexed):
 # --- freshness and repair -------------------------------------------------------------------------
 
 @pytest.fixture
-def content(app, tmp_path):
+def content(app, tmp_path, demo_index):
     root = tmp_path / "content"
     shutil.copytree(ROOT / "content", root)
     app.config.update(SOP_DIR=str(root / "sops"), CONTENT_DIR=str(root))
-    search_index.rebuild()
+    with_demo_index(app, demo_index)
     return root / "sops"
 
 
@@ -561,7 +560,7 @@ def test_search_quality_meets_the_targets(indexed):
     assert cross_recall == 1.0, cross_misses
 
 
-def test_required_reading_for_me_filter(client, auth):
+def test_required_reading_for_me_filter(client, auth, indexed):
     """Only the SOPs the signed-in user must acknowledge; the same on the page and in the API."""
     auth.login("newhire")
     everyone = {h["id"] for h in client.get("/api/search?q=入住&limit=50").get_json()}

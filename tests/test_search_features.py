@@ -8,7 +8,7 @@ import pytest
 from app.search import index as search_index
 from app.search.analysis import fold, words
 from app.search.builtin_synonyms import combine
-from app.search.pinyin import is_latin_query, pinyin_terms, query_keys
+from app.search.pinyin import is_latin_query, pinyin_terms, query_keys, word_pinyin
 from app.search.query import search
 from tests.conftest import ROOT
 
@@ -31,6 +31,17 @@ def test_pinyin_terms_are_full_pinyin_and_initials_of_words_with_domain_polyphon
     assert "changzhuke" in pinyin_terms("长住客登记", words).split()  # not zhangzhuke
     assert "yinhang" in pinyin_terms("银行转账", words).split()
     assert set(pinyin_terms("PMS 客户端", words).split()) == {"kehu", "kh", "kehuduan", "khd"}  # none for PMS
+
+
+def test_the_worker_keeps_only_the_phrases_that_change_a_reading_and_reads_as_pypinyin_does():
+    """pypinyin's full phrase list costs ~50 MB per worker; the kept file must be exactly its phrases that
+    change a reading, so the pinyin is the same (an upgrade that changes readings fails here)."""
+    import sys
+    from app.search import pinyin_phrases
+    assert "pypinyin.phrases_dict" not in sys.modules or os.environ.get("PYPINYIN_NO_PHRASES")
+    assert pinyin_phrases.load() == pinyin_phrases.build()
+    assert word_pinyin("空调") == ("kongtiao", "kt") and word_pinyin("目的") == ("mudi", "md")
+    assert word_pinyin("长度") == ("changdu", "cd") and word_pinyin("还原") == ("huanyuan", "hy")
 
 
 def test_only_a_query_all_in_latin_letters_reads_pinyin():

@@ -10,12 +10,18 @@ Each word of two or more characters gives two index terms: its full pinyin witho
 its initials (ys). pypinyin picks the reading of a polyphone from its phrase list; the words of our domain
 that it reads wrong (重置 is chong zhi, not zhong zhi) are in DOMAIN_PHRASES.
 """
+import os
 import re
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin, load_phrases_dict
+# pypinyin loads its whole phrase list (and a copy of each dictionary) on import: some 50 MB per worker. It gets
+# only the phrases that change a reading (pinyin_phrases.py), which give the same pinyin.
+os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")
+os.environ.setdefault("PYPINYIN_NO_DICT_COPY", "1")
+from pypinyin import Style, lazy_pinyin, load_phrases_dict  # noqa: E402
 
-from app.search.analysis import fold
+from app.search import pinyin_phrases  # noqa: E402
+from app.search.analysis import fold  # noqa: E402
 
 # Polyphones in hotel, IT, customer-service and finance words, where pypinyin's default reading is wrong or
 # unstable. Tone marks are pypinyin's phrase-dictionary format; they are dropped in the index.
@@ -68,7 +74,8 @@ DOMAIN_PHRASES = {
     "便宜": "pián yi",
     "数据": "shù jù",
 }
-load_phrases_dict({w: [[syllable] for syllable in reading.split()] for w, reading in DOMAIN_PHRASES.items()})
+load_phrases_dict({w: [[syllable] for syllable in reading.split()]
+                   for w, reading in {**pinyin_phrases.load(), **DOMAIN_PHRASES}.items()})
 
 LATIN_QUERY = re.compile(r"^[a-zA-Z][a-zA-Z\s'-]*$")
 HANZI = re.compile(r"[\u4e00-\u9fff]")

@@ -92,14 +92,29 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        # SQLite: a batch migration rebuilds a table (copy, DROP, rename). With foreign keys on, dropping a table
+        # that other rows point at (user, sop …) fails on any database with data, so they are off while migrating
+        # (the PRAGMA works only outside a transaction) and checked afterwards, as SQLite's documentation advises.
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: through SQLAlchemy it would run inside BEGIN, where it does nothing
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"migration left rows pointing nowhere: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

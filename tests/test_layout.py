@@ -165,6 +165,8 @@ def test_favicon_is_linked_and_served(client, auth):
     href = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', html).group(1)
     with client.get(href) as r:
         assert r.status_code == 200 and b"<svg" in r.data
+    with client.get("/favicon.ico", follow_redirects=True) as r:  # asked for without a page, e.g. by a bookmark
+        assert r.status_code == 200 and b"<svg" in r.data
 
 
 def test_completion_chart_ends_its_last_label_at_the_edge(client, auth):

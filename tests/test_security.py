@@ -15,6 +15,7 @@ from tests.conftest import HX, Auth
 # One concrete URL for every route, and the lowest role that may use it.
 ROUTES = {
     "sops.healthz": ("/healthz", "public"),
+    "sops.favicon": ("/favicon.ico", "public"),
     "auth.login": ("/login", "public"),
     "auth.language": ("/language", "public"),
     "sops.home": ("/", "staff"),

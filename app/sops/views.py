@@ -1,7 +1,7 @@
 """Home, library, SOP page, revision diff and attachments."""
 from datetime import date
 
-from flask import current_app, render_template, request, send_file, url_for
+from flask import current_app, redirect, render_template, request, send_file, url_for
 from markupsafe import Markup
 from flask_babel import get_locale
 from flask_login import current_user
@@ -37,6 +37,13 @@ def owner(value: str | None) -> str:
 def healthz():
     """Liveness probe; also the trivial endpoint the page benchmark compares against."""
     return "ok"
+
+
+@bp.get("/favicon.ico")
+@allow("public")
+def favicon():
+    """Browsers and bookmark tools ask for /favicon.ico whatever the page links: send them to the icon."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
 
 
 @bp.get("/")

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import mimetypes
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,10 @@ try:  # optional: about a fifth smaller than gzip for mermaid; made by `flask as
 except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 
-COMPRESSIBLE = {".js", ".css", ".svg", ".json", ".txt", ".html", ".map"}
+COMPRESSIBLE = {".js", ".mjs", ".css", ".svg", ".json", ".txt", ".html", ".map"}
+# A vendored ES-module chunk named by its content hash (mermaid's chunk-VLFMOWSA.mjs): its name is its version.
+# Modules import each other by relative URL, without ?v=, so this is how they are cached for a year too.
+HASHED_NAME = re.compile(r"^vendor/[\w./-]+-[A-Z0-9]{8}\.mjs$")
 MIN_BYTES = 1024  # below one packet compression saves nothing
 YEAR = 365 * 24 * 3600
 _digests: dict[str, tuple[int, int, str]] = {}  # path -> (mtime_ns, size, sha256 hex)
@@ -99,7 +103,7 @@ def serve(filename: str):
         resp.vary.add("Accept-Encoding")
     resp.headers.pop("Content-Disposition", None)  # send_file names the gzip copy; the URL names the file
     resp.cache_control.public = True
-    if request.args.get("v") == full[:12]:
+    if request.args.get("v") == full[:12] or HASHED_NAME.match(filename):
         resp.cache_control.no_cache = None
         resp.cache_control.max_age = YEAR
         resp.cache_control.immutable = True

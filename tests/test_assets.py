@@ -41,7 +41,7 @@ def test_every_template_gets_versioned_static_urls(client, auth):
     auth.login("fo.staff")
     html = client.get("/sops/CS-CP-001").get_data(as_text=True)
     urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
-    assert any("mermaid.min.js" in u for u in urls) and any("portal.css" in u for u in urls)
+    assert any("mermaid.esm.min.mjs" in u for u in urls) and any("portal.css" in u for u in urls)
     assert all(re.search(r"\?v=[0-9a-f]{12}$", u) for u in urls), urls
 
 
@@ -114,3 +114,20 @@ def test_compress_command_precompresses(static_app):
     full = assets.digest(os.path.join(static_app.static_folder, "js", "big.js"))
     copy = os.path.join(static_app.instance_path, "static", f"{full}.gz")
     assert gzip.decompress(Path(copy).read_bytes()) == b"console.log('portal');\n" * 400
+
+
+def test_mermaid_module_chunks_named_by_their_hash_are_kept_for_a_year(app):
+    """mermaid's ES modules import their chunks by relative URL, without ?v=: a chunk named by its content hash is
+    cached for a year anyway, served as JavaScript (a module with another type does not run) and gzipped."""
+    chunk = max(Path(app.static_folder, "vendor/mermaid/chunks/mermaid.esm.min").glob("chunk-*.mjs"),
+                key=lambda p: p.stat().st_size)
+    r = get(app, f"/static/vendor/mermaid/chunks/mermaid.esm.min/{chunk.name}", GZ)
+    assert r.status_code == 200 and r.mimetype == "text/javascript" and r.content_encoding == "gzip"
+    assert r.cache_control.max_age == assets.YEAR and r.cache_control.immutable
+    core = get(app, "/static/vendor/mermaid/mermaid.esm.min.mjs", GZ)  # not hash-named: only with its ?v=
+    assert core.status_code == 200 and core.cache_control.no_cache and not core.cache_control.immutable
+    assert get(app, versioned(app, "vendor/mermaid/mermaid.esm.min.mjs"), GZ).cache_control.immutable
+    # Every chunk the core imports is there (a missing one would break every diagram).
+    src = Path(app.static_folder, "vendor/mermaid/mermaid.esm.min.mjs").read_text()
+    wanted = set(re.findall(r'"\./(chunks/mermaid\.esm\.min/[\w-]+\.mjs)"', src))
+    assert wanted and all(Path(app.static_folder, "vendor/mermaid", w).is_file() for w in wanted)

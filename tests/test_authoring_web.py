@@ -88,7 +88,7 @@ def test_edit_starts_a_draft_from_the_current_revision_and_opens_the_editor(clie
     assert d.base_revision_id == sop("FO-NA-001").current_revision_id and d.author.username == "fo.manager"
     html = client.get(f"/drafts/{draft_id}").get_data(as_text=True)
     assert 'id="draft-form"' in html and 'name="body"' in html and "夜审操作规程" in html
-    assert 'id="editor-toolbar"' in html and "js/editor.js" in html and "mermaid.min.js" in html
+    assert 'id="editor-toolbar"' in html and "js/editor.js" in html and "mermaid.esm.min.mjs" in html
     assert f'name="base_version" value="{d.version}"' in html
     # A second 编辑 opens the same draft.
     assert start_edit(auth) == draft_id

@@ -81,9 +81,10 @@ def test_journey_library_tag_filter_sop_with_flowchart(page, live):
     svg = page.locator(".sop-body .mermaid svg").first
     expect(svg).to_be_visible()
     nodes = page.locator(".sop-body .mermaid svg .node")
-    assert nodes.count() >= 3
-    box = nodes.first.bounding_box()
-    assert box and box["width"] > 10 and box["height"] > 10
+    # mermaid draws into a scratch element first: wait for the finished drawing, whose nodes have a size.
+    page.wait_for_function("() => document.querySelectorAll('.sop-body .mermaid[data-processed] svg .node').length >= 3")
+    boxes = [nodes.nth(i).bounding_box() for i in range(nodes.count())]
+    assert sum(1 for b in boxes if b and b["width"] > 10 and b["height"] > 10) >= 3, boxes
     # The CJK font is present, so Chinese renders as glyphs rather than boxes.
     assert page.evaluate("document.fonts.check('16px \"Noto Sans CJK SC\"', '夜审')")
     page.screenshot(path=str(SHOTS / "sop-page.png"), full_page=False)

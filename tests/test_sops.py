@@ -262,7 +262,7 @@ def test_sop_page_shows_metadata_toc_history_and_overdue_review(client, auth):
     auth.login("fo.staff")
     html = client.get("/sops/FO-NA-001").get_data(as_text=True)
     for text in ("夜审操作规程", "FO-NA-001", "3.1", "前厅部", "2026-03-01", 'class="toc', 'hx-disable', "夜审交接表.xlsx",
-                 'id="history"', "#1", "#2", 'class="print-header"', "mermaid.min.js"):
+                 'id="history"', "#1", "#2", 'class="print-header"', "mermaid.esm.min.mjs"):
         assert text in html, text
     overdue = db.session.scalar(sa.select(Sop).join(SopRevision, Sop.current_revision_id == SopRevision.id)
                                 .where(SopRevision.review_by < sa.func.current_date()).limit(1))
@@ -273,7 +273,7 @@ def test_pages_without_diagrams_do_not_load_mermaid(client, auth):
     auth.login("fo.staff")
     sop = db.session.scalar(sa.select(Sop).join(SopRevision, Sop.current_revision_id == SopRevision.id)
                             .where(SopRevision.has_diagram.is_(False)).limit(1))
-    assert "mermaid.min.js" not in client.get(f"/sops/{sop.code}").get_data(as_text=True)
+    assert "mermaid.esm.min.mjs" not in client.get(f"/sops/{sop.code}").get_data(as_text=True)
 
 
 def test_older_revision_and_unknown_sop(client, auth):

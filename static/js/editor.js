@@ -56,7 +56,7 @@
     area.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
-  // mermaid is big: load it (and diagrams.js, which draws) only once the preview shows a diagram.
+  // mermaid is big: load diagrams.js (which imports mermaid and draws) only once the preview shows a diagram.
   let mermaidLoading = false;
   function loadScript(src) {
     return new Promise((resolve, reject) => {
@@ -73,9 +73,7 @@
     if (window.drawDiagrams) return; // diagrams.js draws after every swap by itself
     if (mermaidLoading) return;
     mermaidLoading = true;
-    loadScript(pane.dataset.mermaidSrc)
-      .then(() => loadScript(pane.dataset.diagramsSrc))
-      .then(() => window.drawDiagrams(document))
+    loadScript(pane.dataset.diagramsSrc)
       .catch((err) => console.error(err));
   }
 

@@ -27,7 +27,7 @@ LINK = {"offline": False, "latency": 60, "downloadThroughput": 10_000_000 / 8, "
 # Set before any page script: the moment an <svg> lands in a .mermaid container, by the page's clock.
 WATCH = """
 new MutationObserver((_, obs) => {
-  if (document.querySelector('.mermaid svg')) { window.__diagramAt = performance.now(); obs.disconnect(); }
+  if (document.querySelector('.mermaid > svg .node')) { window.__diagramAt = performance.now(); obs.disconnect(); }
 }).observe(document, {subtree: true, childList: true});
 """
 PAGES = [("CS-CP-001", "diagram"), ("FO-CI-001", "load")]
@@ -38,7 +38,7 @@ def view(page, url: str, until: str) -> tuple[float, int, float, float]:
     DOMContentLoaded's end: the deferred scripts, mermaid included, have run by then)."""
     page.goto(url, wait_until="load")
     if until == "diagram":
-        page.wait_for_function("window.__diagramAt !== undefined", timeout=60_000)
+        page.wait_for_function("() => window.__diagramAt !== undefined", timeout=60_000)
         ms = page.evaluate("window.__diagramAt")
     else:
         ms = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")

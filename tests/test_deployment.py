@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.security import generate_password_hash as werkzeug_hash
 
-from app import create_app
+from app import create_app, database_url
 from app.audit import AuditEvent
 from app.extensions import db
 from tests.conftest import ROOT, Auth, audit_files, drop_database, new_database, served
@@ -209,6 +210,13 @@ def test_login_limit_holds_across_gunicorn_workers_with_redis(demo_copy, tmp_pat
     store = redis_or_fail()
     prefix = f"sop-test-{uuid.uuid4().hex}"
     port, log = free_port(), tmp_path / "gunicorn.log"
+    # The account's hash at Werkzeug's real cost (the suite's are cheaper): each login then keeps its worker busy
+    # long enough that the second of a pair goes to the other worker.
+    engine = sa.create_engine(database_url(demo_copy))
+    with engine.begin() as conn:
+        conn.execute(sa.text('UPDATE "user" SET password_hash = :h WHERE username = :u'),
+                     {"h": werkzeug_hash("demo-2026"), "u": "fo.staff"})
+    engine.dispose()
     env = gunicorn_env(tmp_path / "instance", DATABASE_URL=demo_copy, SECRET_KEY=secrets.token_hex(32),
                        RATELIMIT_STORAGE_URI=REDIS_URL, FLASK_RATELIMIT_KEY_PREFIX=prefix, PROXY_HOPS="1")
     proc = gunicorn(env, port, log)

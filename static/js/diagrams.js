@@ -22,11 +22,42 @@ function scrollable(nodes) {
   // A box that scrolls must be reachable by keyboard (arrow keys scroll it once focused).
   nodes.forEach((n) => { if (n.scrollWidth > n.clientWidth) n.tabIndex = 0; });
 }
+// A drawn diagram is kept in localStorage, keyed by mermaid's versioned URL and the diagram's source: the next
+// view of the SOP shows it at once, without loading or running mermaid (drawing a big flowchart takes a second of
+// CPU on a front-desk PC). The SVG is mermaid's own output (securityLevel strict) made in this browser.
+const CACHE = "sop-diagram:";
+function cacheKey(source) {
+  let h = 0x811c9dc5; // FNV-1a of the source, with the mermaid URL (its ?v= changes with the file)
+  for (const ch of mermaidSrc + "\n" + source) { h ^= ch.codePointAt(0); h = Math.imul(h, 0x01000193) >>> 0; }
+  return CACHE + h.toString(16) + ":" + source.length;
+}
+function remember(key, svg) {
+  try { localStorage.setItem(key, svg); } catch (err) { // full: forget the diagrams kept so far, keep this one
+    try {
+      Object.keys(localStorage).filter((k) => k.startsWith(CACHE)).forEach((k) => localStorage.removeItem(k));
+      localStorage.setItem(key, svg);
+    } catch (again) { /* storage off: draw every time */ }
+  }
+}
+function recall(key) {
+  try { return localStorage.getItem(key); } catch (err) { return null; }
+}
 function drawDiagrams(root) {
   const nodes = Array.from(root.querySelectorAll(".sop-body .mermaid:not([data-processed])"));
-  if (!nodes.length) return Promise.resolve();
-  return loadMermaid().then((mermaid) => mermaid.run({ nodes })).then(() => scrollable(nodes))
-    .catch((err) => console.error(err));
+  const keys = new Map(nodes.map((n) => [n, cacheKey(n.textContent)]));
+  const toDraw = nodes.filter((n) => {
+    const svg = recall(keys.get(n));
+    if (!svg) return true;
+    n.innerHTML = svg;
+    n.setAttribute("data-processed", "true");
+    return false;
+  });
+  scrollable(nodes.filter((n) => !toDraw.includes(n)));
+  if (!toDraw.length) return Promise.resolve();
+  return loadMermaid().then((mermaid) => mermaid.run({ nodes: toDraw })).then(() => {
+    toDraw.forEach((n) => { if (n.querySelector("svg")) remember(keys.get(n), n.innerHTML); });
+    scrollable(toDraw);
+  }).catch((err) => console.error(err));
 }
 window.drawDiagrams = drawDiagrams;
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => drawDiagrams(document));

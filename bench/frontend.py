@@ -85,6 +85,9 @@ def main() -> None:
                     views = {"first (cold)": [], "second (warm)": [], "third (hot)": []}
                     for _ in range(opts.runs):
                         cdp.send("Network.clearBrowserCache")  # also drops V8's code cache for the scripts
+                        # and the drawn diagrams kept in localStorage (static/js/diagrams.js): a cold view is a
+                        # browser that has never seen the SOP
+                        cdp.send("Storage.clearDataForOrigin", {"origin": base, "storageTypes": "local_storage"})
                         for name in views:
                             views[name].append(view(page, f"{base}/sops/{code}", until))
                     for name, runs in views.items():

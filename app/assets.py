@@ -135,15 +135,19 @@ STATIC_IMPORT = re.compile(r'(?:\bfrom|\bimport)\s*"(\./[\w./-]+\.mjs)"')
 _graphs: dict[str, tuple[str, list[str]]] = {}  # module -> (its sha256, the files it imports, directly or not)
 
 
-def module_preloads(filename: str) -> list[str]:
+def module_preloads(filename: str, *also: str) -> list[str]:
     """URLs of the modules `filename` imports statically, directly or not, for <link rel="modulepreload">: the
-    browser then fetches them all at once instead of one import level per round trip."""
+    browser then fetches them all at once instead of one import level per round trip. `also`: glob patterns
+    (relative to the static folder) of modules it imports dynamically that the page will need, with their own
+    imports (mermaid's flowchart chunk: what SOPs draw)."""
     root = safe_join(current_app.static_folder, filename)
     full = digest(root) if root else None
     if full is None:
         return []
-    if _graphs.get(filename, ("",))[0] != full:
-        seen, todo = set(), [filename]
+    key = "|".join((filename, *also))
+    if _graphs.get(key, ("",))[0] != full:
+        folder = Path(current_app.static_folder)
+        seen, todo = set(), [filename, *(str(p.relative_to(folder)) for g in also for p in sorted(folder.glob(g)))]
         while todo:
             name = todo.pop()
             path = safe_join(current_app.static_folder, name)
@@ -152,8 +156,8 @@ def module_preloads(filename: str) -> list[str]:
             seen.add(name)
             text = Path(path).read_text(encoding="utf-8", errors="replace")
             todo += [os.path.normpath(os.path.join(os.path.dirname(name), m)) for m in STATIC_IMPORT.findall(text)]
-        _graphs[filename] = (full, sorted(seen - {filename}))
-    return [f"{current_app.static_url_path}/{name}" for name in _graphs[filename][1]]
+        _graphs[key] = (full, sorted(seen - {filename}))
+    return [f"{current_app.static_url_path}/{name}" for name in _graphs[key][1]]
 
 
 def init_app(app: Flask) -> None:

@@ -145,6 +145,7 @@ def test_a_page_with_a_diagram_preloads_every_module_mermaid_imports(client, aut
     chunks = {u.rsplit("/", 1)[1] for u in links if "/chunks/" in u}
     core = Path(current_app.static_folder, "vendor/mermaid/mermaid.esm.min.mjs").read_text()
     assert set(re.findall(r'from"\./chunks/mermaid\.esm\.min/([\w-]+\.mjs)"', core)) <= chunks and len(chunks) > 5
+    assert any(c.startswith("flowDiagram-") for c in chunks)  # imported dynamically, but what SOPs draw
     for url in links:
         r = client.get(url)
         assert r.status_code == 200, url

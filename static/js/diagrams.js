@@ -10,6 +10,7 @@ const natural = { useMaxWidth: false };
 let mermaidReady = null;
 function loadMermaid() {
   mermaidReady = mermaidReady || import(mermaidSrc).then(({ default: mermaid }) => {
+    document.documentElement.dataset.mermaid = "loaded"; // for the tests: was mermaid needed on this view?
     mermaid.initialize({
       startOnLoad: false, securityLevel: "strict", theme: "neutral",
       flowchart: natural, sequence: natural, gantt: natural, state: natural, class: natural, er: natural, journey: natural,

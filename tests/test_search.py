@@ -19,6 +19,7 @@ from app.search.models import SearchLog
 from app.search.query import search
 from app.sops.models import Sop
 from tests.conftest import HX, ROOT, THREE_WAYS, page_or_fragment, with_demo_index
+from tests.test_search_adapter import contents
 
 RELEVANCE = yaml.safe_load((ROOT / "tests" / "search_relevance.yaml").read_text(encoding="utf-8"))["queries"]
 
@@ -236,20 +237,7 @@ def test_rebuild_swaps_atomically_and_shows_progress(app, content):
 def index_contents(path) -> tuple:
     """Every term's postings and statistics, every stored field and every field length of the index at path."""
     from whoosh import index as whoosh_index
-    ix = whoosh_index.open_dir(str(path))
-    terms = {}
-    with ix.reader() as r:
-        for fieldname, text in r.all_terms():
-            info, m, posts = r.term_info(fieldname, text), r.postings(fieldname, text), []
-            while m.is_active():
-                posts.append((m.id(), m.weight(), m.value()))
-                m.next()
-            terms[fieldname, text] = (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(),
-                                      info.max_weight(), info.min_id(), info.max_id(), posts)
-        docs = range(r.doc_count_all())
-        stored = [r.stored_fields(n) for n in docs]
-        lengths = {f: [r.doc_field_length(n, f) for n in docs] for f in ix.schema.scorable_names()}
-    return terms, stored, lengths
+    return contents(whoosh_index.open_dir(str(path)))
 
 
 def test_rebuild_writer_writes_the_index_whoosh_would(app, monkeypatch):

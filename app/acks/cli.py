@@ -2,7 +2,7 @@
 import click
 
 from app.acks import bp
-from app.acks.remind import announce_overdue, remind
+from app.acks.remind import announce_overdue, digests, remind
 from app.extensions import db
 
 
@@ -10,10 +10,11 @@ from app.extensions import db
 def remind_command():
     """Email each person what they still have to sign (overdue first) and each manager a summary; post one overdue
     summary per department to its group robot (committed first: a mail server that is down does not stop it)."""
-    departments = announce_overdue()
+    owing = digests()  # who owes what: worked out once for the robots and the emails
+    departments = announce_overdue(owing)
     db.session.commit()
     click.echo(f"overdue summaries queued for {departments} departments")
-    outcome = remind()
+    outcome = remind(owing)
     db.session.commit()
     click.echo(f"sent {len(outcome.sent)} emails")
     if outcome.opted_out:

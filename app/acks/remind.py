@@ -61,10 +61,10 @@ def compose(people, per_dept, outcome: Outcome) -> list[EmailMessage]:
     return messages
 
 
-def announce_overdue() -> int:
+def announce_overdue(owing: tuple) -> int:
     """One "overdue signatures" event per department with overdue duties (counts only, no names); the group
-    robots hear it (app/notify). The caller commits. Returns how many departments were announced."""
-    people, _per_dept = digests()
+    robots hear it (app/notify). `owing` is digests(). The caller commits. Returns how many were announced."""
+    people, _per_dept = owing
     late = defaultdict(lambda: [0, 0])  # department id -> [people, SOPs]
     for user, groups in people:
         if groups[OVERDUE] and user.department_id is not None:
@@ -77,9 +77,10 @@ def announce_overdue() -> int:
     return len(late)
 
 
-def remind() -> Outcome:
-    """Send the digests over one SMTP connection. The caller commits (an audit entry is added)."""
-    people, per_dept = digests()
+def remind(owing: tuple) -> Outcome:
+    """Send the digests (`owing` is digests()) over one SMTP connection. The caller commits (an audit entry is
+    added)."""
+    people, per_dept = owing
     outcome = Outcome()
     # Links in the emails point at the portal's public address.
     with current_app.test_request_context("/", base_url=current_app.config["PORTAL_URL"]):

@@ -18,9 +18,6 @@ watch(ItemEvent.id, ChecklistRun.id)  # a tick (not audited) or a new run; the r
 GROUPS = {"it": "IT", "manager": "经理"}
 
 
-
-
-
 @waiting_for
 def checklist_items(user) -> list[Item]:
     pattern = url_for("checklists.run", run_id=MAX_ID)  # one url_for for a thousand items

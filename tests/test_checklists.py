@@ -633,6 +633,8 @@ def test_the_record_shows_local_times_and_a_readable_history(client, auth):
     assert "备注：钥匙已领" in html and '{"note"' not in html and "&#34;note&#34;" not in html
     item_html = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
     assert f"{local:%Y-%m-%d %H:%M}" in item_html and "UTC" not in item_html
+    event = db.session.scalar(sa.select(ItemEvent).where(ItemEvent.item_id == item.id))
+    assert event.at.replace(tzinfo=None) == done_at.replace(tzinfo=None)  # the history line is the tick's own instant
 
 
 def test_an_sop_item_shows_one_deadline(client, auth):

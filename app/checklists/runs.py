@@ -18,6 +18,7 @@ from app.checklists.models import ChecklistRevision, ChecklistRun, ChecklistTemp
 from app.extensions import db
 from app.org import Department, Position
 from app.clock import utcnow
+from app.web import when
 from app.staffing import trainee_source  # rosters asks who is still in onboarding
 from app.workdays import nth_workday
 
@@ -260,17 +261,18 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
                          data=photo, uploaded_by_id=user.id)
         db.session.add(kept)
         db.session.flush()
+    now = utcnow()  # the item's time and its history line are one instant
     if done and item.done_at is None:
         # Conditional: of two people ticking a group item at once, the first wins and the second is told who.
         won = db.session.execute(sa.update(RunItem).where(RunItem.id == item.id, RunItem.done_at.is_(None))
-                                 .values(done_at=utcnow(), done_by_id=user.id, note=note, number=number)).rowcount
+                                 .values(done_at=now, done_by_id=user.id, note=note, number=number)).rowcount
         if not won:
             raise done_by_other(db.session.get(RunItem, item.id, populate_existing=True))
         db.session.refresh(item)
     elif not done and item.done_at is not None:
         item.done_at, item.done_by_id = None, None
         audit.record("checklist.untick", f"run:{run.id}", {"item": item.position, "text": item.text})
-    db.session.add(ItemEvent(item_id=item.id, user_id=user.id, action="tick" if done else "untick",
+    db.session.add(ItemEvent(item_id=item.id, user_id=user.id, action="tick" if done else "untick", at=now,
                              detail=json.dumps({k: v for k, v in (("note", note), ("number", number),
                                                                   ("photo", kept.id if kept else None)) if v},
                                                ensure_ascii=False)))
@@ -280,7 +282,7 @@ def tick(user: User, run: ChecklistRun, item_id: int, done: bool, note: str = ""
 def done_by_other(item: RunItem) -> RunError:
     who = db.session.get(User, item.done_by_id) if item.done_by_id else None
     return RunError("Already done by %(name)s at %(time)s.", 409, name=who.display_name if who else "?",
-                    time=item.done_at.strftime("%Y-%m-%d %H:%M") if item.done_at else "")
+                    time=when(item.done_at))
 
 
 def reassign(user: User, run: ChecklistRun, item_id: int, username: str) -> RunItem:

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from app.extensions import db
+from app.rosters.shifts import local_today
 from app.sops.sync import sync
 from tests.test_browser import browser, live, login, page  # noqa: F401 - fixtures shared with the journeys
 
@@ -127,13 +128,17 @@ def test_server_shutdown_diagram_scrolls_sideways_at_1280(page, live):
 
 # 3. The month grid -----------------------------------------------------------------------------------------------
 
-def test_month_grid_shows_today_with_names_in_place(page, live):
+def test_month_grid_shows_today_with_names_in_place(page, live, app):
     login(page, live, "fo.manager")
     page.goto(f"{live}/rosters/FO-DESK/month")
     today = page.locator("#roster-grid thead th.today")
-    expect(today).to_have_text(re.compile(rf"^{date.today().day}\D"))
-    page.wait_for_function("() => document.querySelector('.matrix-wrap').scrollLeft > 0 || "
-                           "document.querySelector('.matrix-wrap').scrollWidth <= document.querySelector('.matrix-wrap').clientWidth")
+    with app.app_context():
+        day = local_today().day  # the hotel's day (ROSTER_TIMEZONE): after 16:00 UTC it is tomorrow in Shanghai
+    expect(today).to_have_text(re.compile(rf"^{day}\D"))
+    # Scrolled until today's column is in view (at the start of a month it already is).
+    page.wait_for_function("() => { const w = document.querySelector('.matrix-wrap').getBoundingClientRect(), "
+                           "t = document.querySelector('#roster-grid thead th.today').getBoundingClientRect(); "
+                           "return t.right <= w.right + 1; }")
     wrap, names, t = box(page, ".matrix-wrap"), box(page, "#roster-grid thead th"), box(page, "#roster-grid thead th.today")
     assert wrap["x"] + wrap["width"] <= 1280
     # Today's column is inside the visible part of the grid, clear of the sticky name column.

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.rosters.shifts import local_today
 from app.sops.models import Sop
 from app.sops.render import render_markdown
 from tests.conftest import HX
@@ -25,8 +26,9 @@ def busy_month(app):
     """newhire works two nights without having signed the night SOPs; fo.staff is booked twice on one day."""
     t = team()
     clear(t)
-    today = date.today()
-    for d in (today - timedelta(days=1), today):
+    today = local_today()  # the hotel's wall-clock day (ROSTER_TIMEZONE), not the machine's UTC one
+    other = today - timedelta(days=1) if today.day > 1 else today + timedelta(days=1)  # both nights in this month
+    for d in (other, today):
         put(t, "newhire", "N", d)
     put(t, "fo.staff", "D", today)
     put(t, "fo.staff", "E", today)

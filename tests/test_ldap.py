@@ -445,3 +445,23 @@ def test_without_ldap_url_directory_accounts_cannot_log_in(ldap_app):
     assert login(ldap_app, "zhangwei", PASSWORD["zhangwei"]) == (401, WRONG)
     assert login(ldap_app, "zhangwei", NO_PASSWORD) == (401, WRONG)
     assert login(ldap_app, "admin", "demo-2026") == (303, "")
+
+
+def test_ldap_check_shows_what_a_login_would_make_of_a_person(ldap_app):
+    runner = ldap_app.test_cli_runner()
+    out = runner.invoke(args=["users", "ldap-check", "zhangwei"])
+    assert out.exit_code == 0, out.output
+    assert "张伟" in out.output and "role        manager" in out.output and "allowed" in out.output
+    assert "refused: outside allowed groups" in runner.invoke(args=["users", "ldap-check", "wangfang"]).output
+    assert "refused: unknown user" in runner.invoke(args=["users", "ldap-check", "*"]).output
+    ldap_app.config["LDAP_URL"] = f"ldap://127.0.0.1:{closed_port()}"
+    down = runner.invoke(args=["users", "ldap-check", "zhangwei"])
+    assert down.exit_code == 1 and "directory unavailable" in down.output
+
+
+def test_the_admin_list_marks_directory_accounts(ldap_app):
+    assert login(ldap_app, "zhangwei", PASSWORD["zhangwei"])[0] == 303
+    admin = Auth(ldap_app.test_client())
+    assert admin.login("admin", "demo-2026").status_code == 303
+    html = admin.client.get("/admin/users?q=zhangwei").get_data(as_text=True)
+    assert "目录账号" in html and "目录账号" not in admin.client.get("/admin/users?q=fo.staff").get_data(as_text=True)

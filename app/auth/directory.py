@@ -131,12 +131,27 @@ def refusal(groups: set[str]) -> str:
 def check(username: str, password: str) -> Verdict:
     """Ask the directory whether username may log in with password.
 
-    The username is escaped into LDAP_USER_FILTER, so `*)(uid=*` finds nobody. An empty password is refused
-    here: many directories take a simple bind without one as an anonymous bind that succeeds."""
+    An empty password is refused here: many directories take a simple bind without one as an anonymous bind
+    that succeeds."""
+    if not password:
+        return Verdict(None, "empty password")
+    verdict = lookup(username)
+    if verdict.refused:
+        return verdict
+    user = bind(verdict.person.dn, password)
+    if user is None:
+        return Verdict(verdict.person, "wrong password")
+    close(user)
+    return verdict
+
+
+def lookup(username: str) -> Verdict:
+    """Find the person with the service account, with their attributes, role and whether their groups let them
+    in; no password is checked. The username is escaped into LDAP_USER_FILTER, so `*)(uid=*` finds nobody."""
     cfg = current_app.config
     username = (username or "").strip()
-    if not username or not password:
-        return Verdict(None, "empty username or password")
+    if not username:
+        return Verdict(None, "unknown user")
     service = bind(cfg["LDAP_BIND_DN"], cfg["LDAP_BIND_PASSWORD"])
     if service is None:
         raise DirectoryUnavailable("the directory refused the service account (LDAP_BIND_DN)")
@@ -160,14 +175,7 @@ def check(username: str, password: str) -> Verdict:
         email=first(entry, cfg["LDAP_ATTR_EMAIL"])[:254], department=first(entry, cfg["LDAP_ATTR_DEPARTMENT"]),
         positions=tuple(values(entry, cfg["LDAP_ATTR_POSITIONS"])), role=role_for(groups),
     )
-    refused = refusal(groups)
-    if refused:
-        return Verdict(person, refused)
-    user = bind(dn, password)
-    if user is None:
-        return Verdict(person, "wrong password")
-    close(user)
-    return Verdict(person)
+    return Verdict(person, refusal(groups))
 
 
 def search(conn: ldap3.Connection, base: str, flt: str, attributes: list[str], limit: int = 0) -> list[tuple[str, dict]]:

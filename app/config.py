@@ -63,6 +63,27 @@ class Defaults:
     MAIL_USERNAME = ""
     MAIL_PASSWORD = ""
     MAIL_FROM = "SOP Portal <sop-portal@localhost>"
+    # Directory login (docs/ldap.md): off while LDAP_URL is empty. Accounts without a directory DN (a break-glass
+    # admin) keep logging in with their local password.
+    LDAP_URL = ""  # ldap://dc1.example.com or ldaps://dc1.example.com:636
+    LDAP_START_TLS = False  # ldap:// then StartTLS; the certificate and host name are checked either way
+    LDAP_CA_FILE = ""  # PEM file of the CA that signed the directory's certificate; default: the system's CAs
+    LDAP_BIND_DN = ""  # the service account that searches; empty: anonymous
+    LDAP_BIND_PASSWORD = ""
+    LDAP_BASE = ""  # where people are searched, e.g. ou=people,dc=example,dc=com
+    LDAP_USER_FILTER = "(uid={username})"  # AD: (sAMAccountName={username}); the username is escaped
+    LDAP_ATTR_USERNAME = "uid"  # AD: sAMAccountName
+    LDAP_ATTR_NAME = "displayName"  # falls back to cn
+    LDAP_ATTR_EMAIL = "mail"
+    LDAP_ATTR_DEPARTMENT = "departmentNumber"  # AD: department; a department name or code from content/org.yaml
+    LDAP_ATTR_POSITIONS = "title"  # positions (岗位) from content/org.yaml; others are ignored
+    LDAP_GROUP_ATTR = "memberOf"  # the person's attribute listing their groups' DNs (AD; OpenLDAP's memberof overlay)
+    LDAP_GROUP_FILTER = ""  # or search groups instead, e.g. (&(objectClass=groupOfNames)(member={dn}))
+    LDAP_GROUP_BASE = ""  # where that search looks; default LDAP_BASE
+    LDAP_GROUP_ROLES = {}  # group DN -> admin / manager / staff; the highest wins; no match: staff
+    LDAP_ALLOWED_GROUPS = []  # when set, only members of one of these groups may log in
+    LDAP_DISABLED_GROUPS = []  # members of these groups may not log in
+    LDAP_TIMEOUT = 3  # seconds for connecting and for each answer; a login then fails with a clear message
 
 
 def parse(value: str):
@@ -74,13 +95,16 @@ def parse(value: str):
 
 
 def from_environment() -> dict:
-    """Settings taken from the environment: DATABASE_URL, SECRET_KEY, SOP_DIR and FLASK_* ."""
+    """Settings taken from the environment: DATABASE_URL, SECRET_KEY, SOP_DIR, LDAP_* and FLASK_* ."""
     env = {k[len("FLASK_"):]: parse(v) for k, v in os.environ.items() if k.startswith("FLASK_")}
     for name in ("SECRET_KEY", "SOP_DIR", "CONTENT_DIR", "RATELIMIT_STORAGE_URI", "AUDIT_KEY", "PROXY_HOPS"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     if os.environ.get("DATABASE_URL"):
         env["SQLALCHEMY_DATABASE_URI"] = os.environ["DATABASE_URL"]
+    for name, default in vars(Defaults).items():  # LDAP_URL=… as well as FLASK_LDAP_URL=…
+        if name.startswith("LDAP_") and name in os.environ:
+            env[name] = os.environ[name] if isinstance(default, str) else parse(os.environ[name])
     if "PROXY_HOPS" in env:
         env["PROXY_HOPS"] = int(env["PROXY_HOPS"])
     env.pop("APP", None)

@@ -11,6 +11,7 @@ from app import audit
 from app.acks.duties import last_signatures, person_duties
 from app.acks.models import Acknowledgement
 from app.auth.models import User
+from app.auth.service import verify_password
 from app.errors import UserError
 from app.extensions import db, read_only
 from app.clock import utcnow
@@ -96,7 +97,7 @@ def sign(user: User, sop: Sop, revision_id: int | None, password: str) -> Acknow
         if existing is not None:
             return existing
         method = "password" if needs_password(user) else "session"
-        wrong = method == "password" and not user.check_password(password or "")
+        wrong = method == "password" and not verify_password(user, password or "", SignError)
     if wrong:
         audit.record("ack.failed", f"sop:{sop.code}", {"revision": rev.number, "reason": "wrong password"}, actor=user)
         raise SignError("The password is wrong. Nothing was signed.", 401)

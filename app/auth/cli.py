@@ -3,7 +3,7 @@ from pathlib import Path
 
 import click
 
-from app.auth import bp
+from app.auth import bp, directory
 from app.auth.service import AccountError, UserData, create_user, import_csv, parse_date, split_positions
 from app.extensions import db
 
@@ -45,3 +45,22 @@ def import_command(path: Path):
     for user, pw in created:  # only generated passwords: the file's own stay in the file
         click.echo(f"created {user.username} ({user.role}) password: {pw or '(from the file)'}")
     click.echo(f"imported {len(created)} users")
+
+
+@bp.cli.command("ldap-check")
+@click.argument("username")
+def ldap_check_command(username):
+    """Look USERNAME up in the directory as a login would (no password): entry, attributes, role, refusal."""
+    if not directory.enabled():
+        raise click.ClickException("LDAP_URL is not set: directory login is off")
+    try:
+        verdict = directory.lookup(username)
+    except directory.DirectoryUnavailable as e:
+        raise click.ClickException(f"directory unavailable: {e}") from None
+    person = verdict.person
+    if person is not None:
+        for label, value in (("dn", person.dn), ("username", person.username), ("name", person.display_name),
+                             ("email", person.email), ("department", person.department),
+                             ("positions", "、".join(person.positions)), ("role", person.role)):
+            click.echo(f"{label:<11} {value}")
+    click.echo(f"login       {'refused: ' + verdict.refused if verdict.refused else 'allowed (with the right password)'}")

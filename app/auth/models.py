@@ -25,7 +25,10 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(sa.String(128))
     email: Mapped[str] = mapped_column(sa.String(254), default="")
     phone: Mapped[str] = mapped_column(sa.String(32), default="", server_default="")  # shown on the duty panel
-    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    password_hash: Mapped[str] = mapped_column(sa.String(256))  # NO_PASSWORD for directory accounts
+    # A directory account's entry (docs/ldap.md): it logs in and signs with the directory's password, and each
+    # login updates name, email, department, positions and role. None: a local account (e.g. the break-glass admin).
+    ldap_dn: Mapped[str | None] = mapped_column(sa.String(512))
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("department.id"), index=True)
     department: Mapped[Department | None] = relationship()
     positions: Mapped[list[Position]] = relationship(secondary=user_position, order_by=Position.id)
@@ -56,7 +59,8 @@ class User(UserMixin, db.Model):
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
-        return check_password_hash(self.password_hash, password)
+        """The local password; a directory account has none (app.auth.service.verify_password asks the directory)."""
+        return self.ldap_dn is None and check_password_hash(self.password_hash, password)
 
     def end_sessions(self) -> None:
         self.session_version += 1
@@ -64,6 +68,9 @@ class User(UserMixin, db.Model):
     @property
     def position_names(self) -> list[str]:
         return [p.name for p in self.positions]
+
+
+NO_PASSWORD = "!directory"  # not a hash: no password matches it
 
 
 @cache

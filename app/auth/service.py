@@ -12,8 +12,9 @@ from flask_login import login_user
 
 from app import audit
 from app.access import ROLES
-from app.auth.models import User, password_matches
-from app.errors import UserError
+from app.auth import directory
+from app.auth.models import NO_PASSWORD, User, password_matches
+from app.errors import N_, UserError
 from app.extensions import db, read_only
 from app.org import department_by_name, positions_by_name
 from app.web import FIRST_DAY, LAST_DAY, day_in_range
@@ -140,22 +141,111 @@ def import_csv(text: str, actor=None) -> list[tuple[User, str | None]]:
     return [(user, None if given else password) for (user, password), given in created]
 
 
+WRONG_LOGIN = N_("Wrong username or password.")
+DIRECTORY_DOWN = N_("The directory service is unavailable at the moment, so passwords cannot be checked. Try again "
+                    "in a few minutes; if it lasts, tell IT support.")
+
+
+def find_user(username: str) -> User | None:
+    return db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.strip().lower()))
+
+
 def authenticate(username: str, password: str) -> User:
     """Return the user or raise AccountError; every failure is audited with its reason.
 
-    Known, unknown and deactivated accounts all cost one password hash, so timing does not tell them apart.
+    Local accounts (no directory DN) check their password here; with LDAP_URL set, every other name is asked of
+    the directory. Known, unknown and deactivated local accounts all cost one password hash, so timing does not
+    tell them apart.
     """
+    name = (username or "").strip()
     with read_only():  # the hash runs before the write lock: the audit entry below takes it
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").strip().lower()))
-        matches = password_matches(user, password or "")
-    if not matches:
-        audit.record("login.failed", f"user:{(username or '').strip()[:64]}",
+        user = find_user(name)
+        local = not directory.enabled() or (user is not None and user.ldap_dn is None)
+        matches = local and password_matches(user, password or "")
+    if not local:
+        user = directory_login(user, name, password or "")
+    elif not matches:
+        audit.record("login.failed", f"user:{name[:64]}",
                      {"reason": "unknown user" if user is None else "wrong password"})
-        raise AccountError("Wrong username or password.")
+        raise AccountError(WRONG_LOGIN)
     if not user.active:
         audit.record("login.failed", f"user:{user.username}", {"reason": "deactivated"})
         raise AccountError("This account has been deactivated. Ask an administrator.")
     return user
+
+
+def ask_directory(username: str, password: str) -> directory.Verdict:
+    try:
+        return directory.check(username, password)
+    except directory.DirectoryUnavailable as e:
+        current_app.logger.error("directory unavailable: %s", e)
+        raise AccountError(DIRECTORY_DOWN, 503) from e
+
+
+def directory_login(user: User | None, name: str, password: str) -> User:
+    """The directory's answer to a login, as a local account: created on the first login, updated on every one.
+
+    Every refusal has the one message, whatever the reason (no telling which names exist). When the directory
+    no longer knows the person, or keeps them out by group, their account is deactivated and its sessions end.
+    """
+    try:
+        verdict = ask_directory(name, password)
+    except AccountError:
+        audit.record("login.failed", f"user:{name[:64]}", {"reason": "directory unavailable"})
+        raise
+    if verdict.refused:
+        audit.record("login.failed", f"user:{name[:64]}", {"reason": verdict.refused, "directory": True})
+        if user is not None and user.active and verdict.refused in directory.GONE:
+            user.active = False
+            user.end_sessions()
+            audit.record("user.deactivate", f"user:{user.username}", {"reason": f"directory: {verdict.refused}"})
+        raise AccountError(WRONG_LOGIN)
+    if user is None or user.username.lower() != verdict.person.username.lower():
+        user = find_user(verdict.person.username)  # LDAP_USER_FILTER may also match e.g. the email address
+    if user is not None and user.ldap_dn is None:  # the directory may not take over a local account
+        audit.record("login.failed", f"user:{name[:64]}", {"reason": "a local account has this name", "directory": True})
+        raise AccountError(WRONG_LOGIN)
+    return sync_directory_user(user, verdict.person)
+
+
+def sync_directory_user(user: User | None, person: directory.Person) -> User:
+    """Create or update the account from the directory's attributes; audited when anything changed."""
+    dept = department_by_name(person.department) if person.department else None
+    found = positions_by_name(person.positions)
+    after = {"display_name": person.display_name, "email": person.email, "department": dept.name if dept else "",
+             "positions": sorted(found), "role": person.role, "dn": person.dn}
+    if user is None:
+        user = User(username=person.username, display_name=person.display_name, email=person.email, role=person.role,
+                    department=dept, positions=list(found.values()), ldap_dn=person.dn, password_hash=NO_PASSWORD)
+        db.session.add(user)
+        db.session.flush()
+        audit.record("user.create", f"user:{user.username}", {"source": "directory", **after}, actor=user)
+        user_created.send(current_app._get_current_object(), user=user)
+        return user
+    before = {"display_name": user.display_name, "email": user.email,
+              "department": user.department.name if user.department else "", "positions": sorted(user.position_names),
+              "role": user.role, "dn": user.ldap_dn}
+    if before != after:
+        if (dept, set(found.values())) != (user.department, set(user.positions)):
+            user.duties_since = date.today()  # new required reading is due from today, as after an admin's edit
+        user.display_name, user.email, user.role, user.ldap_dn = person.display_name, person.email, person.role, person.dn
+        user.department, user.positions = dept, list(found.values())
+        changed = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
+        audit.record("user.update", f"user:{user.username}", {"source": "directory", **changed}, actor=user)
+    return user
+
+
+def verify_password(user: User, password: str, error: type[UserError] = AccountError) -> bool:
+    """The one password check for signatures: the directory's for a directory account (which must still be let
+    in), the local hash otherwise. When the directory cannot be asked: the caller's `error`, status 503."""
+    if user.ldap_dn is None:
+        return user.check_password(password or "")
+    if not directory.enabled():
+        return False
+    try:
+        return not ask_directory(user.username, password or "").refused
+    except AccountError as e:
+        raise error(e.text, e.status) from e
 
 
 def sign_in(user: User) -> None:
@@ -168,6 +258,8 @@ def sign_in(user: User) -> None:
 
 
 def change_password(user: User, current: str, new: str, confirm: str) -> None:
+    if user.ldap_dn is not None:
+        raise AccountError("Your password is kept in the company directory. Change it there.")
     if not user.check_password(current):
         audit.record("password.change_failed", f"user:{user.username}", actor=user)
         raise AccountError("The current password is wrong.")

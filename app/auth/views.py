@@ -66,13 +66,14 @@ def login():
         try:
             user = authenticate(form.username.data, form.password.data)
         except AccountError as e:
-            db.session.commit()  # keep the audit entry for the failure
-            error = e.message()
+            db.session.commit()  # keep the audit entry for the failure (and a deactivation the directory caused)
+            error, status = e.message(), 503 if e.status == 503 else 401
         else:
             sign_in(user)
             db.session.commit()
             return redirect(safe_next(request.args.get("next")), 303)
-    status = 401 if error else (422 if form.errors else 200)
+    if not error:
+        status = 422 if form.errors else 200
     return render_template("auth/login.html", form=form, error=error), status
 
 

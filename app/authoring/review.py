@@ -12,6 +12,7 @@ from flask import has_request_context, request
 
 from app import audit
 from app.auth.models import User
+from app.auth.service import verify_password
 from app.authoring.drafts import check_draft, is_stale, may_edit
 from app.authoring.models import Draft, DraftComment, DocSignature
 from app.authoring.permissions import (AuthoringError, approvers, can_author, can_view, check_signer, draft_meta,
@@ -65,7 +66,7 @@ def sign(user: User, meaning: str, *, draft: Draft | None = None, sop: Sop | Non
 
 def check_password(user: User, password: str, obj: str, step: str) -> None:
     """Re-authentication for a signature. Wrong: audited `doc.failed`, AuthoringError 401 (caller commits)."""
-    if not user.check_password(password or ""):
+    if not verify_password(user, password or "", AuthoringError):
         audit.record("doc.failed", obj, {"step": step, "reason": "wrong password"}, actor=user)
         raise AuthoringError("The password is wrong. Nothing was signed.", 401)
 

@@ -18,7 +18,6 @@ class Item:
     due: date | datetime | None = None  # None: no deadline, sorts after everything dated
     detail: str = ""  # one line of context (department, shift, who asked), already translated
     key: str = ""  # stable id, e.g. "swap:42", for tests and htmx
-
     rank: int = 0  # breaks ties between items of one kind due the same day (e.g. the row id), as the SQL orders them
 
     def sort_key(self) -> tuple:
@@ -49,7 +48,7 @@ def top_for(user, limit: int | None = None) -> tuple[list[Item], int]:
     items, total = [], 0
     for fn in providers:
         some, n = fn(user, limit)
-        items.extend(some if limit is None else list(some)[:limit])
+        items.extend(some)  # a short provider's may be more than `limit`, in any order: sorted and cut below
         total += n
     items.sort(key=Item.sort_key)
     return (items if limit is None else items[:limit]), total

@@ -155,6 +155,26 @@ def test_a_page_past_the_end_or_not_a_number(client, auth, monkeypatch):
     assert client.get("/todo?page=-3").status_code == 200
 
 
+def test_the_registry_merges_a_short_unsorted_list_with_a_cut_one(monkeypatch):
+    """A short provider may ignore the limit and return its items in any order; a long one returns its first
+    `limit`. The registry's top is the most urgent across both, and its total is every item."""
+    day = date(2026, 3, 1)
+    short = [waiting.Item("swap", "晚", "/s", day + timedelta(days=5), key="swap:1"),
+             waiting.Item("swap", "无期限", "/s", None, key="swap:2"),
+             waiting.Item("swap", "早", "/s", day, key="swap:3")]
+    long = [waiting.Item("checklist", f"事项 {n}", "/c", day + timedelta(days=n // 2), key=f"item:{n}", rank=n)
+            for n in range(1, 40)]
+
+    def cut(_user, limit):
+        return long[:limit], len(long)
+    monkeypatch.setattr(waiting, "providers", [lambda _user, _limit: (short, len(short)), cut])
+    everything = sorted(short + long, key=waiting.Item.sort_key)
+    for limit in (0, 1, 2, 3, 10, 50):
+        assert waiting.top_for(None, limit) == (everything[:limit], 42)
+    assert waiting.items_for(None) == everything and waiting.count_for(None) == 42
+    assert [i.key for i in everything[:4]] == ["item:1", "swap:3", "item:2", "item:3"]  # same day: by kind
+
+
 @pytest.mark.parametrize("username", ["newhire", "it.hotline", "fo.manager", "admin"])
 def test_each_provider_cuts_its_own_list_at_the_limit_in_the_lists_order(app, username):
     """A provider's `limit` most urgent items are the first of its whole list, and its total is the whole list's

@@ -5,8 +5,8 @@ department's dashboard, and imports no feature.
 """
 import time
 from datetime import date, datetime
-from urllib.parse import quote
 from smtplib import SMTPException
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for

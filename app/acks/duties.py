@@ -7,8 +7,8 @@ basis revision's effective date, the person's start date and the day their curre
 the SOP's `ack_within_days`.
 """
 from dataclasses import dataclass
-from functools import cache
 from datetime import date, datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased

@@ -4,8 +4,9 @@ A core blueprint: it reads app.waiting, where each feature registers what it has
 department's dashboard, and imports no feature.
 """
 import time
-from datetime import date
+from datetime import date, datetime
 from smtplib import SMTPException
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -31,7 +32,7 @@ KINDS = {"sign": _l("Sign"), "checklist": _l("Checklist"), "swap": _l("Swap"), "
          "periodic": _l("Periodic review")}
 
 
-SHOWN = 100  # the most urgent first; the rest behind "show all" (an IT engineer may have a thousand new hires' items)
+SHOWN = 100  # items a page, the most urgent first (an IT engineer may have a thousand new hires' items)
 BADGE_SECONDS = 60  # a count is reused at most this long, and only while nothing watched has moved
 BADGE_USERS = 10_000  # counts kept per worker
 
@@ -52,8 +53,8 @@ def remember(user_id: int, mark: tuple, n: int) -> None:
 
 
 def badge_count(user) -> int:
-    """The list's length, reused while nothing watched has moved (at most BADGE_SECONDS): recounting costs the
-    whole list, and the badge comes with every page."""
+    """The list's total: the providers' counts (no items are built), reused while nothing watched has moved (at most
+    BADGE_SECONDS), since the badge comes with every page."""
     mark = stamp()
     cached = current_app.extensions.get("todo_counts", {}).get(user.id)
     if cached and cached[0] == mark and time.monotonic() - cached[1] < BADGE_SECONDS:
@@ -63,15 +64,39 @@ def badge_count(user) -> int:
     return n
 
 
+def page_number() -> int:
+    """?page=N (1 when missing or not a positive number; a page past the end shows an empty list with a way back)."""
+    page = request.args.get("page", type=int) or 1
+    return max(1, min(page, 10_000))
+
+
+def rows(items: list, today: date) -> list[dict]:
+    """What the list shows of each item, worked out here rather than in the template: the labels and formats are
+    translated once per list, not once per row, and the links share one url_for."""
+    labels = {k: str(v) for k, v in KINDS.items()}
+    overdue, due_on = _("overdue since %(d)s"), _("due %(d)s")
+    go = url_for("todo.go", key="KEY")
+    out = []
+    for item in items:
+        due = item.due.date() if isinstance(item.due, datetime) else item.due
+        late = due is not None and due < today
+        out.append({"key": item.key, "kind": item.kind, "label": labels.get(item.kind, item.kind), "title": item.title,
+                    "url": go.replace("KEY", quote(item.key, safe="")), "detail": item.detail, "late": late,
+                    "due": due.isoformat() if due else "",
+                    "when": (overdue if late else due_on) % {"d": item.due} if item.due else ""})
+    return out
+
+
 @bp.get("/todo")
 @allow("staff")
 def index():
-    """Everything waiting for me, most urgent first (htmx refreshes the list in place)."""
-    mark = stamp()
-    items = waiting.items_for(current_user)
-    remember(current_user.id, mark, len(items))  # the badge shows what the list shows
-    shown = items if request.args.get("all") == "1" else items[:SHOWN]
-    return render("todo/index.html", "todo/_list.html", items=shown, total=len(items), today=date.today(), kinds=KINDS)
+    """Everything waiting for me, most urgent first, SHOWN a page (htmx refreshes the list in place)."""
+    mark, page = stamp(), page_number()
+    items, total = waiting.top_for(current_user, page * SHOWN)
+    remember(current_user.id, mark, total)  # the badge shows what the list counts
+    today = date.today()
+    return render("todo/index.html", "todo/_list.html", rows=rows(items[(page - 1) * SHOWN:], today), total=total,
+                  current=page, pages=max(1, -(-total // SHOWN)), first=(page - 1) * SHOWN + 1)
 
 
 @bp.get("/todo/badge")
@@ -96,8 +121,8 @@ def go():
 @home_panel
 def todo_panel() -> str:
     """The first few items on the home page (the manager's own onboarding items among them)."""
-    items = waiting.items_for(current_user)
-    return render_template("todo/_home_panel.html", items=items[:8], total=len(items), today=date.today(), kinds=KINDS)
+    items, total = waiting.top_for(current_user, 8)
+    return render_template("todo/_home_panel.html", items=items, total=total, today=date.today(), kinds=KINDS)
 
 
 # The manager's dashboard ------------------------------------------------------------------------------------

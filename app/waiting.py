@@ -18,26 +18,45 @@ class Item:
     due: date | datetime | None = None  # None: no deadline, sorts after everything dated
     detail: str = ""  # one line of context (department, shift, who asked), already translated
     key: str = ""  # stable id, e.g. "swap:42", for tests and htmx
+    rank: int = 0  # breaks ties between items of one kind due the same day (e.g. the row id), as the SQL orders them
 
     def sort_key(self) -> tuple:
         due = self.due
         if isinstance(due, datetime):
             due = due.date()
-        return (due is None, due or date.max, self.kind, self.title)
+        return (due is None, due or date.max, self.kind, self.rank, self.title, self.key)
 
 
-# fn(user) -> items waiting for that user. Register with @waiting_for.
-providers: list[Callable[[object], Iterable[Item]]] = []
+# fn(user, limit) -> (items, total). Register with @waiting_for.
+Provider = Callable[[object, int | None], tuple[Iterable[Item], int]]
+providers: list[Provider] = []
 
 
-def waiting_for(fn: Callable[[object], Iterable[Item]]) -> Callable[[object], Iterable[Item]]:
+def waiting_for(fn: Provider) -> Provider:
+    """Register fn(user, limit) -> (items, total): how many items wait for `user` in all (`total`), and the `limit`
+    most urgent of them in Item.sort_key order (all of them when `limit` is None; none when it is 0: the badge asks
+    for the count only). A provider that can have many items (checklists: an IT engineer may have a thousand new
+    hires' @IT items) does both in SQL, ORDER BY … LIMIT and a COUNT; one whose list is short may return all its
+    items whatever the limit, since the registry sorts and trims."""
     providers.append(fn)
     return fn
 
 
-def items_for(user) -> list[Item]:
-    """Everything waiting for `user`, most urgent (earliest due) first."""
-    return sorted((item for fn in providers for item in fn(user)), key=Item.sort_key)
+def top_for(user, limit: int | None = None) -> tuple[list[Item], int]:
+    """The `limit` most urgent items waiting for `user` (earliest due first, undated last; None: all), across every
+    provider, and how many wait in all."""
+    items, total = [], 0
+    for fn in providers:
+        some, n = fn(user, limit)
+        items.extend(some)  # a short provider's may be more than `limit`, in any order: sorted and cut below
+        total += n
+    items.sort(key=Item.sort_key)
+    return (items if limit is None else items[:limit]), total
+
+
+def items_for(user, limit: int | None = None) -> list[Item]:
+    """Everything waiting for `user` (or the `limit` most urgent), most urgent (earliest due) first."""
+    return top_for(user, limit)[0]
 
 
 @dataclass(frozen=True)
@@ -74,8 +93,9 @@ def emit(event: Event) -> None:
 
 
 def count_for(user) -> int:
-    """The header badge: how many items wait for `user`. The same providers as the list, so the two agree."""
-    return sum(1 for fn in providers for _item in fn(user))
+    """The header badge: how many items wait for `user`, counted without building them. The same providers as the
+    list, so the two agree."""
+    return top_for(user, 0)[1]
 
 
 # Columns whose maximum moves whenever something happens that can change someone's list: ids of append-only tables

@@ -93,6 +93,142 @@ def test_empty_state(client, auth):
     assert 'class="empty"' in html and "没有等待你的事项" in html
 
 
+# Long lists: the most urgent page, the count, the rest a page at a time ------------------------------------
+
+
+def all_pages(client) -> list[list[str]]:
+    """The list's keys, page by page, following the pager's links from the first page."""
+    pages, url = [], "/todo"
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        pages.append(re.findall(r'<li class="todo-item[^"]*" id="todo-([^"]+)"', html))
+        following = re.search(r'<span aria-current="page">(\d+)</span>\s*<a href="(/todo\?page=\d+)"', html)
+        url = following.group(2) if following else None
+    return pages
+
+
+@pytest.mark.parametrize("username", ["newhire", "it.hotline", "fo.manager"])
+def test_a_long_list_is_most_urgent_first_across_pages_and_the_badge_counts_it_all(client, auth, monkeypatch,
+                                                                                   username):
+    """More items than a page shows: page 1 has the most urgent of every kind, the pager reaches every other item
+    once and in order, and the badge and the heading count them all."""
+    auth.login(username)
+    everything = todo_items(client)  # the demo's lists fit on one page of 100
+    kinds = {k.split(":")[0] for k in everything}
+    assert len(everything) >= 4 and len(kinds) > 1
+    monkeypatch.setattr("app.todo.SHOWN", 2)
+    pages = all_pages(client)
+    assert all(len(p) == 2 for p in pages[:-1]) and 1 <= len(pages[-1]) <= 2
+    assert [k for p in pages for k in p] == everything  # merged across providers, in order, none twice or missing
+    assert len(pages) == -(-len(everything) // 2) and badge(client) == len(everything)
+    html = client.get("/todo?page=2").get_data(as_text=True)
+    assert f"待办事项：{len(everything)} 项" in html and "第 3–4 项" in html
+    assert '<ol class="plain todo-items" start="3">' in html
+
+
+def test_the_first_page_holds_the_earliest_due_whichever_feature_they_come_from(client, auth, monkeypatch):
+    auth.login("newhire")
+    everything = client.get("/todo").get_data(as_text=True)
+    dues = sorted(date.fromisoformat(d) for d in re.findall(r'data-due="([\d-]+)"', everything))
+    monkeypatch.setattr("app.todo.SHOWN", 5)
+    html = client.get("/todo").get_data(as_text=True)
+    first = [date.fromisoformat(d) for d in re.findall(r'data-due="([\d-]+)"', html)]
+    assert first == dues[:5]
+
+
+@THREE_WAYS
+def test_a_later_page_works_with_and_without_htmx_and_refreshes_itself(client, auth, monkeypatch, headers, fragment):
+    auth.login("it.hotline")
+    monkeypatch.setattr("app.todo.SHOWN", 2)
+    html = page_or_fragment(client, "/todo?page=2", headers, fragment, '<section id="todo-list"')
+    assert 'hx-get="/todo?page=2"' in html  # the refresh reloads this page, not the first
+    assert '<a href="/todo" hx-get="/todo" hx-target="#todo-list"' in html and 'aria-current="page">2<' in html
+
+
+def test_a_page_past_the_end_or_not_a_number(client, auth, monkeypatch):
+    auth.login("newhire")
+    monkeypatch.setattr("app.todo.SHOWN", 2)
+    r = client.get("/todo?page=999")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "这一页已超出列表末尾" in html and '<a href="/todo" hx-get="/todo"' in html
+    assert client.get("/todo?page=abc", headers=HX).data == client.get("/todo", headers=HX).data  # the first page
+    assert client.get("/todo?page=-3").status_code == 200
+
+
+def test_the_registry_merges_a_short_unsorted_list_with_a_cut_one(monkeypatch):
+    """A short provider may ignore the limit and return its items in any order; a long one returns its first
+    `limit`. The registry's top is the most urgent across both, and its total is every item."""
+    day = date(2026, 3, 1)
+    short = [waiting.Item("swap", "晚", "/s", day + timedelta(days=5), key="swap:1"),
+             waiting.Item("swap", "无期限", "/s", None, key="swap:2"),
+             waiting.Item("swap", "早", "/s", day, key="swap:3")]
+    long = [waiting.Item("checklist", f"事项 {n}", "/c", day + timedelta(days=n // 2), key=f"item:{n}", rank=n)
+            for n in range(1, 40)]
+
+    def cut(_user, limit):
+        return long[:limit], len(long)
+    monkeypatch.setattr(waiting, "providers", [lambda _user, _limit: (short, len(short)), cut])
+    everything = sorted(short + long, key=waiting.Item.sort_key)
+    for limit in (0, 1, 2, 3, 10, 50):
+        assert waiting.top_for(None, limit) == (everything[:limit], 42)
+    assert waiting.items_for(None) == everything and waiting.count_for(None) == 42
+    assert [i.key for i in everything[:4]] == ["item:1", "swap:3", "item:2", "item:3"]  # same day: by kind
+
+
+@pytest.mark.parametrize("username", ["newhire", "it.hotline", "fo.manager", "admin"])
+def test_each_provider_cuts_its_own_list_at_the_limit_in_the_lists_order(app, username):
+    """A provider's `limit` most urgent items are the first of its whole list, and its total is the whole list's
+    length: what lets the page merge a few from each provider (the checklists do it in SQL)."""
+    from flask_login import login_user
+    with app.test_request_context("/"):
+        login_user(user(username))
+        for fn in waiting.providers:
+            whole, total = fn(user(username), None)
+            whole = sorted(whole, key=waiting.Item.sort_key)
+            assert total == len(whole)
+            for limit in (0, 1, 2, 5):
+                some, n = fn(user(username), limit)
+                assert n == total and sorted(some, key=waiting.Item.sort_key)[:limit] == whole[:limit], fn.__name__
+
+
+def test_items_due_the_same_day_are_cut_and_paged_in_one_order(app, client, auth, monkeypatch):
+    """Many @IT items due the same day, and undated ones: SQL's LIMIT and the merged list agree on the order (due,
+    then the item's id), so paging neither repeats nor skips an item."""
+    from flask_login import login_user
+    from app.checklists.runs import start
+    from app.checklists.todo import checklist_items
+    with app.test_request_context("/"):
+        start("批量开通账号", "adhoc", [{"section": "IT", "text": f"开通账号 {n % 3}", "role": "it", "day": 1 if n < 7 else None}
+                                  for n in range(10)], date.today(), assignee=user("newhire"))
+        db.session.commit()
+        login_user(user("it.hotline"))
+        whole, total = checklist_items(user("it.hotline"), None)
+        assert total == len(whole) >= 10 and whole == sorted(whole, key=waiting.Item.sort_key)
+        cuts = [checklist_items(user("it.hotline"), k)[0] for k in range(total + 1)]
+        assert cuts == [whole[:k] for k in range(total + 1)]
+    auth.login("it.hotline")
+    everything = todo_items(client)
+    monkeypatch.setattr("app.todo.SHOWN", 3)
+    assert [k for p in all_pages(client) for k in p] == everything and len(everything) == badge(client)
+
+
+def test_the_count_builds_no_items_for_long_lists(app, monkeypatch):
+    """The badge asks for counts: the checklists and the signatures count in SQL or from rows, never building an item
+    (an IT engineer has a thousand)."""
+    from app.acks.todo import sops_to_sign
+    from app.checklists.todo import checklist_items
+    with app.test_request_context("/"):
+        people = [user(name) for name in ("newhire", "it.hotline")]
+        totals = [(checklist_items(u, None)[1], sops_to_sign(u, None)[1]) for u in people]
+        assert all(t > 0 for pair in totals for t in pair)
+
+        def built(*_a, **_k):
+            raise AssertionError("an item was built for a count")
+        monkeypatch.setattr(waiting.Item, "__init__", built)
+        assert [(checklist_items(u, 0), sops_to_sign(u, 0)) for u in people] == [
+            (([], c), ([], s)) for c, s in totals]
+
+
 # A group item is done once --------------------------------------------------------------------------------
 
 

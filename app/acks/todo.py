@@ -16,10 +16,13 @@ watch(Acknowledgement.id, SopRevision.id)  # a signature; a new revision to sign
 
 
 @waiting_for
-def sops_to_sign(user) -> list[Item]:
+def sops_to_sign(user, limit: int | None) -> tuple[list[Item], int]:
+    """A person has about a hundred duties: read them all, build items for the `limit` most urgent only."""
+    todo = sorted((d for d in person_duties(user.id) if d.state != DONE),
+                  key=lambda d: (d.due, f"{d.code} {d.title}"))  # Item.sort_key's order for these items
     return [Item("sign", f"{d.code} {d.title}", url_for("acks.sign_page", code=d.code), d.due,
                  _("Version %(v)s", v=d.version), key=f"sign:{d.code}")
-            for d in person_duties(user.id) if d.state != DONE]
+            for d in todo[:limit]], len(todo)
 
 
 @dashboard_section

@@ -52,8 +52,9 @@ def drafts_panel() -> str:
 
 
 @waiting.waiting_for
-def document_work(user) -> list[waiting.Item]:
-    """Drafts to review or approve, feedback to answer, and the user's own SOPs due for review."""
+def document_work(user, _limit: int | None) -> tuple[list[waiting.Item], int]:
+    """Drafts to review or approve, feedback to answer, and the user's own SOPs due for review: a short list, all of
+    it whatever the limit."""
     items = []
     pending = review.waiting_for(user)
     for key, kind, title in (("review", "review", _("Review the draft %(code)s")),
@@ -66,7 +67,7 @@ def document_work(user) -> list[waiting.Item]:
     items += [waiting.Item("periodic", _("Review %(code)s (periodic review)", code=code),
                            url_for("authoring.sop_tools", code=code), due, title, key=f"periodic:{code}")
               for code, title, due in own_reviews_due(user, date.today())]
-    return items
+    return items, len(items)
 
 
 def own_reviews_due(user, today: date) -> list[tuple[str, str, date]]:

@@ -350,39 +350,62 @@ def on_my_shifts(user: User) -> list:
             for shift_id, day in staffing.rostered_shifts(user.id, shift_days)]
 
 
-def waiting_items(user: User, today: date | None = None) -> list[tuple]:
-    """Open items of open runs that wait for `user`: reassigned to them; their own run's items; today's team runs
-    of their department and position; per-shift runs they are rostered on; items addressed to a group they are
-    in (@IT: the IT department; @经理: the managers of the run's department). A group item reaches every member
-    and is done once. SOP items count for the run's own person only, until they sign. Returns (item, run) rows with
-    the columns the callers read (item: id, run_id, text, due, role, sop_code, assignee_id; run: id, title,
-    assignee_id, department_id, positions, shift_type_id)."""
-    today = today or date.today()
+def waiting_where(user: User, today: date) -> list:
+    """SQL conditions on RunItem joined to ChecklistRun: the open items of open
+    runs that wait for `user`: reassigned to them; their own run's items; today's team runs of their department and
+    position; per-shift runs they are rostered on; items addressed to a group they are in (@IT: the IT department;
+    @经理: the managers of the run's department). A group item reaches every member and is done once. SOP items
+    count for the run's own person only, until they sign. All in SQL, so that a list can be cut (LIMIT) and counted
+    (COUNT) without reading every row: an IT engineer may have a thousand new hires' @IT items."""
     unassigned = RunItem.assignee_id.is_(None)
-    on_shifts = on_my_shifts(user)
-    team_today = sa.and_(ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None),
-                         ChecklistRun.department_id == user.department_id, ChecklistRun.run_date == today)
-    for_me = [RunItem.assignee_id == user.id,
-              sa.and_(unassigned, RunItem.role == "assignee",
-                      sa.or_(ChecklistRun.assignee_id == user.id, team_today, *on_shifts))]
+    team_today = [r.id for r in db.session.execute(sa.select(
+        ChecklistRun.id, ChecklistRun.department_id, ChecklistRun.positions).where(
+        ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None), ChecklistRun.finished_at.is_(None),
+        ChecklistRun.department_id == user.department_id, ChecklistRun.run_date == today))
+        if team_member(user, r)] if user.department_id is not None else []
+    # Each part of the union finds its items through an index (run_item.assignee_id, run_item.run_id), so that the
+    # database reads only the rows that can wait for this person, not every open item (@IT's part is a scan).
+    open_runs = sa.select(ChecklistRun.id).where(ChecklistRun.finished_at.is_(None))
+    worked = open_runs.where(sa.or_(ChecklistRun.assignee_id == user.id, ChecklistRun.id.in_(team_today),
+                                    *on_my_shifts(user)))
+    ids = sa.select(RunItem.id)
+    for_me = [ids.where(RunItem.assignee_id == user.id),
+              ids.where(unassigned, RunItem.role == "assignee", RunItem.run_id.in_(worked))]
     if is_it(user):
-        for_me.append(sa.and_(unassigned, RunItem.role == "it"))
+        for_me.append(ids.where(unassigned, RunItem.role == "it"))
     if user.role == "manager" and user.department_id is not None:
-        for_me.append(sa.and_(unassigned, RunItem.role == "manager", sa.func.coalesce(
-            RunPerson.department_id, ChecklistRun.department_id) == user.department_id))
-    # Bundles, not entities: an IT engineer may have a thousand new hires' items, and the ORM's identity map cost
-    # more than the query (bench/todo.py).
+        department_runs = open_runs.outerjoin(RunPerson, RunPerson.id == ChecklistRun.assignee_id).where(
+            sa.func.coalesce(RunPerson.department_id, ChecklistRun.department_id) == user.department_id)
+        for_me.append(ids.where(unassigned, RunItem.role == "manager", RunItem.run_id.in_(department_runs)))
+    open_items = [RunItem.done_at.is_(None), ChecklistRun.finished_at.is_(None)]
+    own_sops = set(db.session.scalars(sa.select(RunItem.sop_code).distinct()
+                                      .join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
+                                      .where(*open_items, ChecklistRun.assignee_id == user.id, RunItem.sop_code != "")))
+    signed = signed_codes(user.id, own_sops) if own_sops else set()
+    sop_ok = sa.or_(sa.func.coalesce(RunItem.sop_code, "") == "",
+                    sa.and_(ChecklistRun.assignee_id == user.id, RunItem.sop_code.not_in(signed)))
+    return [*open_items, RunItem.id.in_(sa.union_all(*for_me)), sop_ok]
+
+
+def waiting_top(user: User, limit: int | None = None, today: date | None = None) -> tuple[list[tuple], int]:
+    """The items of waiting_where, earliest due first (undated last, then by id), at most `limit` of them (none when
+    0: a COUNT only), and how many there are in all, in one query. Returns (item, run) rows with the columns the
+    callers read (item: id, run_id, text, due, role, sop_code, assignee_id; run: id, title, assignee_id,
+    department_id, positions, shift_type_id)."""
+    where = waiting_where(user, today or date.today())
+    base = sa.select().select_from(RunItem).join(ChecklistRun, ChecklistRun.id == RunItem.run_id).where(*where)
+    if limit == 0:
+        return [], db.session.scalar(base.add_columns(sa.func.count(RunItem.id)))
+    # Bundles, not entities: the ORM's identity map cost more than the query (bench/todo.py).
     item = sa.orm.Bundle("item", RunItem.id, RunItem.run_id, RunItem.text, RunItem.due, RunItem.role,
                          RunItem.sop_code, RunItem.assignee_id)
-    run = sa.orm.Bundle("run", ChecklistRun.id, ChecklistRun.title, ChecklistRun.assignee_id, ChecklistRun.department_id,
-                        ChecklistRun.positions, ChecklistRun.shift_type_id)
-    rows = db.session.execute(
-        sa.select(item, run).join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
-        .outerjoin(RunPerson, RunPerson.id == ChecklistRun.assignee_id)
-        .where(RunItem.done_at.is_(None), ChecklistRun.finished_at.is_(None), sa.or_(*for_me))
-        .order_by(RunItem.due, RunItem.run_id, RunItem.position)).all()
-    rows = [(i, r) for i, r in rows if i.assignee_id == user.id or i.role != "assignee" or r.assignee_id is not None
-            or r.shift_type_id is not None or team_member(user, r)]
-    sop_codes = {i.sop_code for i, r in rows if i.sop_code and r.assignee_id == user.id}
-    signed = signed_codes(user.id, sop_codes) if sop_codes else set()
-    return [(i, r) for i, r in rows if not i.sop_code or (r.assignee_id == user.id and i.sop_code not in signed)]
+    run = sa.orm.Bundle("run", ChecklistRun.id, ChecklistRun.title, ChecklistRun.assignee_id,
+                        ChecklistRun.department_id, ChecklistRun.positions, ChecklistRun.shift_type_id)
+    rows = db.session.execute(base.add_columns(item, run, sa.func.count().over())  # the total, before the LIMIT
+                              .order_by(RunItem.due.is_(None), RunItem.due, RunItem.id).limit(limit)).all()
+    return [(i, r) for i, r, _total in rows], (rows[0][2] if rows else 0)
+
+
+def waiting_items(user: User, today: date | None = None) -> list[tuple]:
+    """Every item waiting for `user` (waiting_top without a limit)."""
+    return waiting_top(user, None, today)[0]

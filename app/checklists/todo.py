@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 
 from app.auth.models import User
 from app.checklists.models import ChecklistRun, ItemEvent
-from app.checklists.runs import completion, waiting_items
+from app.checklists.runs import completion, waiting_top
 from app.extensions import db
 from app.org import Department
 from app.waiting import Item, Row, Section, dashboard_section, waiting_for, watch
@@ -19,11 +19,15 @@ GROUPS = {"it": "IT", "manager": "经理"}
 
 
 @waiting_for
-def checklist_items(user) -> list[Item]:
+def checklist_items(user, limit: int | None) -> tuple[list[Item], int]:
+    """The `limit` most urgent items and a COUNT, both in SQL (an IT engineer may have a thousand waiting)."""
+    rows, total = waiting_top(user, limit)
     pattern = url_for("checklists.run", run_id=MAX_ID)  # one url_for for a thousand items
-    return [Item("checklist", item.text, pattern.replace(str(MAX_ID), str(run.id)) + f"#item-{item.id}", item.due,
-                 run.title + (f" · @{GROUPS[item.role]}" if item.role in GROUPS else ""), key=f"item:{item.id}")
-            for item, run in waiting_items(user)]
+    items = [Item("checklist", item.text, pattern.replace(str(MAX_ID), str(run.id)) + f"#item-{item.id}", item.due,
+                  run.title + (f" · @{GROUPS[item.role]}" if item.role in GROUPS else ""), key=f"item:{item.id}",
+                  rank=item.id)
+             for item, run in rows]
+    return items, total
 
 
 def group_members(role: str, department_id: int) -> tuple[int, ...]:

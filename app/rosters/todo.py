@@ -65,7 +65,8 @@ def handover_url(h: Handover) -> str:
 
 
 @waiting_for
-def swaps_and_handovers(user) -> list[Item]:
+def swaps_and_handovers(user, _limit: int | None) -> tuple[list[Item], int]:
+    """A short list (a few swaps and handovers): all of them, whatever the limit."""
     items = []
     asked = db.session.scalars(sa.select(SwapRequest).where(SwapRequest.colleague_id == user.id,
                                                             SwapRequest.status == "pending")
@@ -97,7 +98,7 @@ def swaps_and_handovers(user) -> list[Item]:
             items.append(Item("handover", _("Confirm the handover of %(shift)s, %(day)s", shift=h.shift_type.name,
                                             day=h.day.isoformat()), handover_url(h), h.day, h.team.name,
                               key=f"handover:{h.id}"))
-    return items
+    return items, len(items)
 
 
 def department_teams(department_id: int) -> list[Team]:

@@ -124,7 +124,8 @@ def test_the_layout_module_is_fetched_with_the_page_not_after_mermaid_starts(pag
     page.goto(f"{live}/sops/CS-CP-001")
     page.wait_for_function("() => document.querySelectorAll('.sop-body .mermaid > svg .node').length >= 3")
     elk, dcl = page.evaluate("""() => [
-        performance.getEntriesByType('resource').filter(e => /\\/elk-[A-Z0-9]+\\.mjs$/.test(e.name)).map(e => e.startTime),
+        performance.getEntriesByType('resource').filter(e => /\\/elk-[A-Z0-9]+\\.mjs$/.test(e.name))
+            .map(e => e.startTime),
         performance.getEntriesByType('navigation')[0].domContentLoadedEventStart]""")
     assert len(elk) == 1 and elk[0] < dcl, (elk, dcl)
 

@@ -1,5 +1,5 @@
-"""Static files for a slow link: versioned URLs that a browser keeps for a year, served gzip-compressed (brotli
-too when the `brotli` package is installed) from copies made once and kept in instance/static/. Knows no feature.
+"""Static files for a slow link: versioned URLs that a browser keeps for a year, served brotli- or gzip-compressed
+from copies made once and kept in instance/static/. Knows no feature.
 
 `url_for('static', filename=…)` gets `?v=<content hash>` (a url_defaults hook, so every template has it); a
 changed file gets a new URL, so the old one may be cached for ever. An unversioned or stale URL still answers,
@@ -13,15 +13,11 @@ import re
 import tempfile
 from pathlib import Path
 
+import brotli
 import click
 from flask import Flask, abort, current_app, request, send_file
 from flask.cli import AppGroup
 from werkzeug.security import safe_join
-
-try:  # optional: about a fifth smaller than gzip for mermaid; made by `flask assets compress` only (it is slow)
-    import brotli
-except ImportError:  # pragma: no cover - depends on the environment
-    brotli = None
 
 COMPRESSIBLE = {".js", ".mjs", ".css", ".svg", ".json", ".txt", ".html", ".map"}
 # A vendored ES-module chunk named by its content hash (mermaid's chunk-VLFMOWSA.mjs): its name is its version.
@@ -91,7 +87,8 @@ def serve(filename: str):
     body, encoding = path, None
     if compressible:
         accepts = request.accept_encodings
-        if brotli and accepts["br"] > 0 and (copy := compressed_copy(path, full, "br", make=False)):
+        # br: a fifth smaller than gzip for mermaid; its copy is made by `flask assets compress` only (it is slow)
+        if accepts["br"] > 0 and (copy := compressed_copy(path, full, "br", make=False)):
             body, encoding = copy, "br"
         elif accepts["gzip"] > 0:
             body, encoding = compressed_copy(path, full, "gz"), "gzip"
@@ -119,16 +116,15 @@ cli = AppGroup("assets", help="Static files.")
 
 @cli.command("compress")
 def compress_command():
-    """Precompress static files into instance/static/ (gzip, and brotli when installed): `make run` does it."""
+    """Precompress static files into instance/static/ (gzip and brotli): `make run` does it."""
     made = 0
     for path in sorted(Path(current_app.static_folder).rglob("*")):
         if path.is_file() and path.suffix.lower() in COMPRESSIBLE and path.stat().st_size >= MIN_BYTES:
             full = digest(str(path))
-            for encoding in ("gz", "br") if brotli else ("gz",):
+            for encoding in ("gz", "br"):
                 compressed_copy(str(path), full, encoding)
             made += 1
-    click.echo(f"compressed {made} static files into {Path(current_app.instance_path) / 'static'}"
-               + ("" if brotli else " (gzip only: brotli is not installed)"))
+    click.echo(f"compressed {made} static files into {Path(current_app.instance_path) / 'static'}")
 
 
 STATIC_IMPORT = re.compile(r'(?:\bfrom|\bimport)\s*"(\./[\w./-]+\.mjs)"')
@@ -139,7 +135,7 @@ def module_preloads(filename: str, *also: str) -> list[str]:
     """URLs of the modules `filename` imports statically, directly or not, for <link rel="modulepreload">: the
     browser then fetches them all at once instead of one import level per round trip. `also`: glob patterns
     (relative to the static folder) of modules it imports dynamically that the page will need, with their own
-    imports (mermaid's flowchart chunk: what SOPs draw)."""
+    imports (mermaid's flowchart chunk: what SOPs draw). Largest first."""
     root = safe_join(current_app.static_folder, filename)
     full = digest(root) if root else None
     if full is None:
@@ -156,7 +152,9 @@ def module_preloads(filename: str, *also: str) -> list[str]:
             seen.add(name)
             text = Path(path).read_text(encoding="utf-8", errors="replace")
             todo += [os.path.normpath(os.path.join(os.path.dirname(name), m)) for m in STATIC_IMPORT.findall(text)]
-        _graphs[key] = (full, sorted(seen - {filename}))
+        # Largest first: HTTP/1.1 gives a browser six connections per host, each request waits a round trip before
+        # its first byte, and ELK's 1.6 MB chunk queued behind 30 small ones started half a second late.
+        _graphs[key] = (full, sorted(seen - {filename}, key=lambda n: (-os.path.getsize(os.path.join(folder, n)), n)))
     return [f"{current_app.static_url_path}/{name}" for name in _graphs[key][1]]
 
 

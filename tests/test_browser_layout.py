@@ -118,6 +118,19 @@ def test_a_diagram_seen_before_is_shown_without_loading_mermaid(page, live):
     assert page.evaluate("() => Object.keys(localStorage).filter(k => k.startsWith('sop-diagram:')).length") >= 1
 
 
+def test_the_layout_module_is_fetched_with_the_page_not_after_mermaid_starts(page, live):
+    """ELK, mermaid's flowchart layout and its largest module (1.6 MB), is fetched from the <head>'s preloads while
+    the page is still parsed, not when mermaid asks for it after DOMContentLoaded (bench/frontend.py: first view)."""
+    login(page, live)
+    page.goto(f"{live}/sops/CS-CP-001")
+    page.wait_for_function("() => document.querySelectorAll('.sop-body .mermaid > svg .node').length >= 3")
+    elk, dcl = page.evaluate("""() => [
+        performance.getEntriesByType('resource').filter(e => /\\/elk-[A-Z0-9]+\\.mjs$/.test(e.name))
+            .map(e => e.startTime),
+        performance.getEntriesByType('navigation')[0].domContentLoadedEventStart]""")
+    assert len(elk) == 1 and elk[0] < dcl, (elk, dcl)
+
+
 def test_server_shutdown_diagram_scrolls_sideways_at_1280(page, live):
     login(page, live)
     page.goto(f"{live}/sops/IT-SRV-003")

@@ -188,7 +188,7 @@ def test_sign_panel_page_and_fragment(client, auth, headers, fragment):
 def test_sign_records_every_field_once_and_audits(client, auth):
     auth.login("newhire")
     r = sign(auth, "FO-CI-001", headers=HX)
-    assert r.status_code == 200 and r.headers["HX-Trigger"] == "acks-changed"
+    assert r.status_code == 200 and r.headers["HX-Trigger-After-Settle"] == "acks-changed"
     assert "你已于" in r.get_data(as_text=True)
     (a,) = acks("newhire")
     rev = sop("FO-CI-001").current

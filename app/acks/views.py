@@ -85,7 +85,9 @@ def sign_post(code: str):
         return redirect(url_for("sops.show", code=code), 303)
     with read_only():  # the signature is saved: drawing the panel must not wait for the write lock
         resp = panel(sop, announce=_("Signed. Thank you."))
-    resp.headers["HX-Trigger"] = "acks-changed"  # the badge in the header counts again
+    # After the settle: the badge counts again and a checklist item holding this panel is re-read, once focus has
+    # moved to the panel's heading inside it (sooner, the item's swap could race the panel's and drop focus).
+    resp.headers["HX-Trigger-After-Settle"] = "acks-changed"
     return resp
 
 

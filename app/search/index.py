@@ -27,7 +27,7 @@ from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.writing import LockError
 
 from app.extensions import db
-from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
+from app.search.analysis import BigramTokenizer, WordTokenizer, clear_caches, init_jieba
 from app.search.documents import documents
 from app.search.whoosh_adapter import RebuildWriter, WholeFileStorage, Weighting
 from app.sops.models import Sop, SopRevision
@@ -167,6 +167,7 @@ def build_and_swap(progress: Callable[[int, int], None] | None = None) -> int:
                 count += doc["kind"] == "section"
             if progress:
                 progress(n, len(sops))
+    clear_caches()  # the lines a rebuild segmented: a worker that rebuilt keeps only what its queries use
     swap(link, target)
     return count
 

@@ -3,9 +3,9 @@
 The rest of app/search/ uses Whoosh's public API (schema, index, searcher, query objects) and these pieces:
 
 - ListTokenizer: a tokenizer whose tokens are a list (text, start, end), which RebuildWriter reads directly.
-- RebuildWriter: SegmentWriter for a new, empty index, writing the same segment several times faster
-  (terms counted from ListTokenizer's list, TermPool instead of PostingPool, each field's document lengths
-  read once, a term's postings written a block at a time).
+- PoolWriter: SegmentWriter writing the same segment several times faster (terms counted from
+  ListTokenizer's list, TermPool instead of PostingPool, each field's document lengths read once, a term's
+  postings written a block at a time); RebuildWriter: the same, for a new, empty index only.
 - WholeFileStorage: FileStorage reading each index file whole into memory, never memory-mapped.
 - SparseUnionMatcher / Any: Or over many alternatives, read once into sorted lists (replaces Or._matcher).
 - Best: a term's alternatives scored as Lucene's dis_max (the best, plus a tiebreak share of the others).
@@ -277,22 +277,23 @@ def write_postings(fieldwriter: W3FieldWriter, schema, pdr, pool: TermPool) -> N
         fieldwriter.finish_field()
 
 
-class RebuildWriter(SegmentWriter):
-    """Whoosh's SegmentWriter for a new, empty index: the same segment, written several times faster.
+class PoolWriter(SegmentWriter):
+    """Whoosh's SegmentWriter writing the same segment several times faster, on a new or an existing index.
 
     A ListTokenizer field's terms are counted from its list (field_terms), postings go through TermPool, each
     field's document lengths are read once, and a term's postings are written a block at a time
-    (write_postings). Tests build an index with both writers and compare every term's postings, statistics,
-    stored fields and lengths.
+    (write_postings). TermPool needs each term's postings in document order: SegmentWriter numbers added
+    documents in turn, then the documents of the segments it merges at commit, reader by reader, each reader
+    term by term in its own order. Tests write with both writers (new index; several segments with deletions,
+    merged) and compare every term's postings, statistics, stored fields and lengths.
     """
 
     def __init__(self, ix, **kwargs):
-        if not ix.is_empty():
-            raise ValueError("RebuildWriter only writes a new index")
         super().__init__(ix, **kwargs)
-        self.pool = TermPool()
         # Term vectors and spelling words go through Whoosh's own add_document; the app's schema has neither.
         self._stock_add = any(f.vector or f.separate_spelling() for _n, f in self.schema.items())
+        if not self._stock_add:
+            self.pool = TermPool()
 
     def add_document(self, **fields):  # SegmentWriter's, with field_terms and TermPool.add_terms
         if self._stock_add:
@@ -326,6 +327,8 @@ class RebuildWriter(SegmentWriter):
         self.docnum += 1
 
     def _flush_segment(self):  # SegmentWriter's, with write_postings
+        if self._stock_add:
+            return super()._flush_segment()
         self.perdocwriter.close()
         pdr = self.per_document_reader()
         if isinstance(self.fieldwriter, W3FieldWriter):
@@ -334,6 +337,15 @@ class RebuildWriter(SegmentWriter):
             self.fieldwriter.add_postings(self.schema, FieldLengths(pdr), self.pool.iter_postings())
         self.fieldwriter.close()
         pdr.close()
+
+
+class RebuildWriter(PoolWriter):
+    """PoolWriter for a new, empty index (the rebuild), refusing one with documents."""
+
+    def __init__(self, ix, **kwargs):
+        if not ix.is_empty():
+            raise ValueError("RebuildWriter only writes a new index")
+        super().__init__(ix, **kwargs)
 
 
 # --- reading ---------------------------------------------------------------------------------------

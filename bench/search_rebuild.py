@@ -62,6 +62,9 @@ def one_run(warm: bool, profile: int) -> tuple[int, float, float]:
     if prof:
         prof.disable()
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    from app.search.index import index_dir
+    mb = sum(f.stat().st_size for f in index_dir().resolve().rglob("*") if f.is_file()) / 1048576
+    print(f"index on disk: {mb:.1f} MB")
     if prof:
         out = io.StringIO()
         pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(profile)

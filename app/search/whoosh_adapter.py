@@ -201,19 +201,19 @@ class TermPool:
 
     def add_terms(self, fieldname: str, docnum: int, items, fieldboost: float, scorable: bool) -> int:
         """One document's terms in one field, weighted as SegmentWriter does; returns the field's length.
-        (Equal weights and values are shared where they are made: field_terms, or Whoosh's formats.)"""
-        terms, length = self.terms, 0
+        Equal values are shared, as add() shares them: a block pickles a value it holds twice only once."""
+        terms, shared, length = self.terms, self.shared, 0
         for tbytes, freq, weight, vbytes in items:
-            if fieldboost != 1.0:  # x * 1.0 == x: the same weight, without a new float for each posting
+            if fieldboost != 1.0:  # x * 1.0 == x: the same weight (field_terms shares equal ones)
                 weight *= fieldboost
             if scorable:
                 length += freq
             key = fieldname, tbytes
             posts = terms.get(key)
             if posts is None:
-                terms[key] = [docnum, weight, vbytes]
+                terms[key] = [docnum, weight, shared.setdefault(vbytes, vbytes)]
             else:
-                posts += docnum, weight, vbytes
+                posts += docnum, weight, shared.setdefault(vbytes, vbytes)
         return length
 
     def iter_postings(self):

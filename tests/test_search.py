@@ -46,6 +46,31 @@ def test_question_words_and_particles_are_not_terms():
     assert [w for w, _s, _e in words("会员系统连不上怎么办？")] == ["会员", "系统", "连不上"]
 
 
+def test_words_segmented_run_by_run_are_jiebas_words_of_the_whole_line():
+    """words() segments each run of CJK/letters/digits once (cached): the same words at the same offsets as
+    jieba's search mode over the whole folded line, filtered as before."""
+    import jieba
+
+    from app.search.analysis import STOPWORDS, PUNCT, clear_caches
+
+    def whole_line(line):
+        return [(w.strip(), s, e) for w, s, e in jieba.tokenize(fold(line), mode="search")
+                if w.strip() and w.strip() not in STOPWORDS and not PUNCT.match(w.strip())]
+
+    lines = [line for f in sorted((ROOT / "content" / "sops").rglob("*.md")) for line in f.read_text("utf-8").split("\n")]
+    lines += ["PMS系统 night-audit 3.5% #1 C++ a&b 夜审　交接\r", "！？……——  ", "①号楼 ＰＭＳ登記", "", "   x   y  "]
+    assert len(lines) > 1000
+    clear_caches()
+    for line in lines:
+        assert words(line) == whole_line(line), line
+    text = "\n".join(lines[:200])
+    offsets, pos = [], 0
+    for line in lines[:200]:
+        offsets += [(w, s + pos, e + pos) for w, s, e in whole_line(line)]
+        pos += len(line) + 1
+    assert words(text) == offsets
+
+
 def test_bigrams_overlap_and_cover_product_names():
     assert [g for g, _s, _e in bigrams("投诉处理 驿家365")] == ["投诉", "诉处", "处理", "驿家", "家3", "36", "65"]
 

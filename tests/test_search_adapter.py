@@ -2,6 +2,7 @@
 interface (search, suggest, index_sop, remove_sop) and the logged tracebacks."""
 import logging
 import random
+import re
 import subprocess
 import sys
 
@@ -38,10 +39,21 @@ def small_docs(n: int = 400, seed: int = 7) -> list[dict]:
     return docs
 
 
-def build(path, writer_class=SegmentWriter, segments: int = 1, deleted: int = 0):
+class Spaces(adapter.ListTokenizer):
+    split = staticmethod(lambda value: [(m.group(), m.start(), m.end()) for m in re.finditer(r"\S+", value)])
+
+
+def list_schema() -> Schema:
+    """small_schema's fields, analysed by a ListTokenizer: positions (title) and frequencies (text)."""
+    return Schema(id=ID(stored=True, unique=True), kind=ID(stored=True, sortable=True),
+                  title=TEXT(analyzer=Spaces(), field_boost=4.0, stored=True),
+                  text=TEXT(analyzer=Spaces(), phrase=False), note=STORED())
+
+
+def build(path, writer_class=SegmentWriter, segments: int = 1, deleted: int = 0, schema=None):
     """A small index in `segments` segments; with `deleted`, every `deleted`-th document is then deleted."""
     path.mkdir(parents=True, exist_ok=True)
-    ix = whoosh_index.create_in(str(path), small_schema())
+    ix = whoosh_index.create_in(str(path), schema or small_schema())
     docs = small_docs()
     size = -(-len(docs) // segments)
     for n in range(segments):
@@ -93,6 +105,34 @@ def test_rebuild_writer_writes_what_segment_writer_writes(tmp_path):
     got, expected = contents(ours), contents(stock)
     assert max(len(v[-1]) for v in got[0].values()) > 128  # posting lists longer than one block
     assert got == expected
+
+
+@pytest.mark.parametrize("schema", [small_schema, list_schema])
+def test_rebuild_writer_counts_list_tokenizer_terms_as_whoosh_does(tmp_path, schema):
+    ours = build(tmp_path / "ours", adapter.RebuildWriter, schema=schema())
+    assert contents(ours) == contents(build(tmp_path / "stock", SegmentWriter, schema=schema()))
+
+
+@pytest.mark.parametrize("schema", [small_schema, list_schema])
+def test_pool_writer_updates_and_merges_segments_as_segment_writer_does(tmp_path, schema):
+    """Deletions, new documents and the merges at commit (the small segments, then all of them)."""
+    def update(path, writer_class):
+        ix = build(path, segments=2, deleted=7, schema=schema())
+        results = []
+        for n in range(9):  # as re-indexing one SOP at a time: small segments, merged now and then
+            writer = writer_class(ix)
+            for doc in small_docs()[n * 20:n * 20 + 9:4]:
+                writer.delete_by_term("id", doc["id"])
+            for doc in small_docs(4, seed=11 + n):
+                writer.add_document(**{**doc, "id": f"new{n}-{doc['id']}"})
+            writer.commit(optimize=n == 8)
+            results.append((len(ix._segments()), contents(ix)))
+        return results
+
+    ours, stock = update(tmp_path / "ours", adapter.PoolWriter), update(tmp_path / "stock", SegmentWriter)
+    counts = [n for n, _c in stock]
+    assert any(b < a for a, b in zip(counts, counts[1:])) and counts[-1] == 1  # merged small ones, then all
+    assert ours == stock
 
 
 def test_rebuild_writer_refuses_an_index_with_documents(tmp_path):

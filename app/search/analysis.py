@@ -12,9 +12,9 @@ import unicodedata
 from functools import lru_cache
 
 import jieba
-from whoosh.analysis import Token, Tokenizer
 
 from app.chinese import T2S
+from app.search.whoosh_adapter import ListTokenizer
 
 jieba.setLogLevel(logging.WARNING)
 _t2s = T2S
@@ -67,14 +67,39 @@ def fold(text: str) -> str:
     return folded.lower()
 
 
+# jieba cuts a line's runs of CJK, letters and digits (jieba.re_han_default) one by one, each on its own, and
+# every other character is a token of its own: segmenting run by run gives the same words as the whole line.
+_RUN = jieba.re_han_default
+
+
+@lru_cache(maxsize=131072)
+def _run_words(run: str) -> tuple[tuple[str, int, int], ...]:
+    """jieba's search-mode words of one run (offsets in the run), question words and punctuation removed."""
+    return tuple((w, s, e) for w, s, e in jieba.tokenize(run, mode="search") if _kept(w))
+
+
+def _kept(word: str) -> bool:
+    return bool(word) and word not in STOPWORDS and not PUNCT.match(word)
+
+
 @lru_cache(maxsize=65536)
 def _line_words(line: str) -> tuple[tuple[str, int, int], ...]:
-    out = []
-    for word, start, end in jieba.tokenize(fold(line), mode="search"):
-        word = word.strip()
-        if word and word not in STOPWORDS and not PUNCT.match(word):
-            out.append((word, start, end))
+    """The words of a folded line: as jieba.tokenize(line, mode="search"), stripped and filtered, with each
+    run segmented once (a rebuild meets the same sentences in many sections)."""
+    out, pos = [], 0
+    for part in _RUN.split(fold(line)):
+        if _RUN.match(part):
+            out += [(w, s + pos, e + pos) for w, s, e in _run_words(part)]
+        else:  # spaces and punctuation: jieba yields each character (or \r\n) apart
+            out += [(c.strip(), pos + i, pos + i + 1) for i, c in enumerate(part) if _kept(c.strip())]
+        pos += len(part)
     return tuple(out)
+
+
+def clear_caches() -> None:
+    """Forget the lines and runs segmented (after a rebuild: a worker keeps only what its queries use)."""
+    _line_words.cache_clear()
+    _run_words.cache_clear()
 
 
 def words(text: str) -> list[tuple[str, int, int]]:
@@ -101,26 +126,9 @@ def bigrams(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-class _Tokens(Tokenizer):
-    split = staticmethod(words)
-
-    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
-                 start_pos=0, start_char=0, mode="", **kwargs):
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for pos, (text, start, end) in enumerate(self.split(value)):
-            token.text = text
-            token.boost = 1.0
-            token.stopped = False
-            if positions:
-                token.pos = start_pos + pos
-            if chars:
-                token.startchar, token.endchar = start_char + start, start_char + end
-            yield token
-
-
-class WordTokenizer(_Tokens):
+class WordTokenizer(ListTokenizer):
     split = staticmethod(words)
 
 
-class BigramTokenizer(_Tokens):
+class BigramTokenizer(ListTokenizer):
     split = staticmethod(bigrams)

@@ -27,9 +27,9 @@ from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 from whoosh.writing import LockError
 
 from app.extensions import db
-from app.search.analysis import BigramTokenizer, WordTokenizer, init_jieba
+from app.search.analysis import BigramTokenizer, WordTokenizer, clear_caches, init_jieba
 from app.search.documents import documents
-from app.search.whoosh_adapter import RebuildWriter, WholeFileStorage, Weighting
+from app.search.whoosh_adapter import PoolWriter, RebuildWriter, WholeFileStorage, Weighting
 from app.sops.models import Sop, SopRevision
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,7 @@ def build_and_swap(progress: Callable[[int, int], None] | None = None) -> int:
                 count += doc["kind"] == "section"
             if progress:
                 progress(n, len(sops))
+    clear_caches()  # the lines a rebuild segmented: a worker that rebuilt keeps only what its queries use
     swap(link, target)
     return count
 
@@ -186,16 +187,19 @@ def swap(link: Path, target: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def open_live():
-    """Open the build the symlink points at and every segment in it; raise if it is missing or unreadable."""
+def open_live(check_segments: bool = True):
+    """Open the build the symlink points at and every segment in it (unless the caller reads them all next);
+    raise if it is missing or unreadable."""
     path = index_dir()
     if not index.exists_in(str(path)):
         raise index.EmptyIndexError("no index")
-    ix = WholeFileStorage(str(path)).open_index()
-    ix.doc_count()  # touches the table of contents: a corrupt index fails here
+    ix = WholeFileStorage(str(path)).open_index()  # reads the table of contents: a corrupt one fails here
     if set(ix.schema.names()) != set(schema().names()):
         raise index.IndexError("built by an older version, with other fields")
-    ix.reader().close()  # opens every segment: a truncated file fails here, not in a search
+    if check_segments:
+        reader = ix.reader()  # reads every segment whole: a truncated file fails here, not in a search
+        reader.doc_count()
+        reader.close()
     return ix
 
 
@@ -247,14 +251,14 @@ def open_writer(ix):
     """A writer on the live index, waiting up to WRITER_TIMEOUT for another process's writer, and saying so
     before it waits (the log line is what an operator, and a test, can see)."""
     try:
-        return ix.writer(timeout=0)
+        return PoolWriter(ix, timeout=0)  # ix.writer()'s SegmentWriter, writing the same segment faster
     except LockError:
         log.warning("search index is being written by another process; waiting up to %g s", WRITER_TIMEOUT)
-        return ix.writer(timeout=WRITER_TIMEOUT)
+        return PoolWriter(ix, timeout=WRITER_TIMEOUT)
 
 
 def update_live(codes: Iterable[str] | None) -> tuple[int, int]:
-    ix = open_live()
+    ix = open_live(check_segments=False)  # the searcher below reads every segment
     with ix.searcher() as searcher:
         code_col, hash_col = (searcher.reader().column_reader(f) for f in ("code", "hash"))
         indexed = {code_col[n]: hash_col[n] for n in searcher.document_numbers(kind="sop")}

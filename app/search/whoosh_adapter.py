@@ -2,8 +2,10 @@
 
 The rest of app/search/ uses Whoosh's public API (schema, index, searcher, query objects) and these pieces:
 
-- RebuildWriter: SegmentWriter for a new, empty index, writing the same segment about twice as fast
-  (TermPool instead of PostingPool, each document's field lengths read once).
+- ListTokenizer: a tokenizer whose tokens are a list (text, start, end), which RebuildWriter reads directly.
+- PoolWriter: SegmentWriter writing the same segment several times faster (terms counted from
+  ListTokenizer's list, TermPool instead of PostingPool, each field's document lengths read once, a term's
+  postings written a block at a time); RebuildWriter: the same, for a new, empty index only.
 - WholeFileStorage: FileStorage reading each index file whole into memory, never memory-mapped.
 - SparseUnionMatcher / Any: Or over many alternatives, read once into sorted lists (replaces Or._matcher).
 - Best: a term's alternatives scored as Lucene's dis_max (the best, plus a tiebreak share of the others).
@@ -15,18 +17,24 @@ Each piece has an equivalence test against stock Whoosh (tests/test_search_adapt
 check_whoosh() runs at import: when a Whoosh upgrade renames or removes what a piece overrides, importing this
 module raises WhooshChanged naming it, instead of the speed-up silently dropping out.
 """
+from array import array
 from bisect import bisect_left
+from collections import Counter
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
+from whoosh import formats
 from whoosh import query as Q
 from whoosh import scoring
+from whoosh.analysis import Token, Tokenizer
 from whoosh.codec.base import FieldWriter
-from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.codec.whoosh3 import W3FieldWriter, W3LeafMatcher, W3PostingsWriter
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
 from whoosh.matching import mcore
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.query.compound import CompoundQuery
+from whoosh.system import pack_uint
 from whoosh.writing import SegmentWriter
 
 
@@ -47,6 +55,16 @@ def _names(func) -> set[str]:
     return set(func.__code__.co_names)
 
 
+def _all_names(func) -> set[str]:
+    """_names(), with those of the generator expressions and comprehensions inside it."""
+    codes, names = [func.__code__], set()
+    while codes:
+        code = codes.pop()
+        names |= set(code.co_names)
+        codes += [c for c in code.co_consts if hasattr(c, "co_names")]
+    return names
+
+
 def check_whoosh() -> None:
     """Raise WhooshChanged if any internal this module relies on is gone or renamed."""
     required = {  # what → a check (an exception while checking counts as missing)
@@ -58,6 +76,20 @@ def check_whoosh() -> None:
             {"pool", "iter_postings", "add_postings", "perdocwriter", "fieldwriter"}
             <= _names(SegmentWriter._flush_segment),
         "SegmentWriter adds postings through pool.add": lambda: "add" in _names(SegmentWriter.add_document),
+        "SegmentWriter.add_document (boosts, field.index, perdocwriter, columns) as RebuildWriter's": lambda:
+            {"_check_state", "_doc_boost", "_check_fields", "_field_boost", "start_doc", "index", "scorable",
+             "separate_spelling", "vector", "add_field", "column_type", "to_column_value", "add_column_value",
+             "cancel_doc", "finish_doc", "_added", "docnum"} <= _names(SegmentWriter.add_document),
+        "Frequency.word_values: weight = frequency × field_boost, value pack_uint(frequency)": lambda:
+            {"field_boost", "pack_uint"} <= _all_names(formats.Frequency.word_values),
+        "Positions.word_values: positions from t.pos, value encode(positions)": lambda:
+            {"field_boost", "encode", "pos"} <= _names(formats.Positions.word_values),
+        "W3FieldWriter start_field/start_term/finish_term/finish_field, _postwriter": lambda:
+            "_postwriter" in _names(W3FieldWriter.start_term) and all(callable(getattr(W3FieldWriter, m, None))
+                                                                    for m in ("start_field", "finish_term", "finish_field")),
+        "W3PostingsWriter.add_posting fills a block (_ids, _weights, _values, lengths, _maxweight)": lambda:
+            {"_blocklimit", "_write_block", "_ids", "_weights", "_values", "_maxweight", "_minlength", "_maxlength"}
+            <= _names(W3PostingsWriter.add_posting) and callable(getattr(W3PostingsWriter, "_new_block", None)),
         "FieldWriter.add_postings(schema, lengths, items) asks lengths.doc_field_length": lambda:
             FieldWriter.add_postings.__code__.co_varnames[:4] == ("self", "schema", "lengths", "items")
             and "doc_field_length" in _names(FieldWriter.add_postings),
@@ -102,6 +134,51 @@ check_whoosh()
 
 # --- writing a new index -------------------------------------------------------------------------
 
+class ListTokenizer(Tokenizer):
+    """A tokenizer whose tokens are split(value): a list of (text, startchar, endchar), positions counted from 0.
+
+    Through Whoosh, each token is a Token object stepped through generators and counted in a dict;
+    RebuildWriter counts the texts of the list instead."""
+
+    split = staticmethod(lambda value: [])
+
+    def __call__(self, value, positions=False, chars=False, keeporiginal=False, removestops=True,
+                 start_pos=0, start_char=0, mode="", **kwargs):
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for pos, (text, start, end) in enumerate(self.split(value)):
+            token.text = text
+            token.boost = 1.0
+            token.stopped = False
+            if positions:
+                token.pos = start_pos + pos
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+
+def field_terms(field, value) -> list:
+    """(term bytes, frequency, weight, value bytes) for each term of value, as field.index(value) gives them:
+    counted from the list for a ListTokenizer field storing frequencies or positions, else field.index."""
+    ana, fmt = field.analyzer, field.format
+    if not (isinstance(value, str) and isinstance(ana, ListTokenizer)
+            and type(fmt) in (formats.Frequency, formats.Positions)):
+        return field.index(value)
+    texts = [text for text, _start, _end in ana.split(value)]
+    fb = fmt.field_boost
+    if type(fmt) is formats.Frequency:  # each token's boost is 1.0: the weights Whoosh sums are float(freq)
+        return [(text.encode("utf-8"), n, *_frequency_values(n, fb)) for text, n in Counter(texts).items()]
+    poses: dict[str, list[int]] = {}
+    for pos, text in enumerate(texts):
+        poses.setdefault(text, []).append(pos)
+    return [(text.encode("utf-8"), len(p), _frequency_values(len(p), fb)[0], fmt.encode(p)) for text, p in poses.items()]
+
+
+@lru_cache(maxsize=4096)
+def _frequency_values(n: int, fb: float) -> tuple[float, bytes]:
+    """Whoosh's weight and Frequency value for a term n times in a field: one object each, shared by postings."""
+    return float(n) * fb, pack_uint(n)
+
+
 class TermPool:
     """Stands in for Whoosh's PostingPool when the index is new: postings kept per term as they arrive.
 
@@ -121,6 +198,23 @@ class TermPool:
         if posts is None:
             posts = self.terms[fieldname, tbytes] = []
         posts += docnum, self.shared.setdefault(weight, weight), self.shared.setdefault(vbytes, vbytes)
+
+    def add_terms(self, fieldname: str, docnum: int, items, fieldboost: float, scorable: bool) -> int:
+        """One document's terms in one field, weighted as SegmentWriter does; returns the field's length.
+        Equal values are shared, as add() shares them: a block pickles a value it holds twice only once."""
+        terms, shared, length = self.terms, self.shared, 0
+        for tbytes, freq, weight, vbytes in items:
+            if fieldboost != 1.0:  # x * 1.0 == x: the same weight (field_terms shares equal ones)
+                weight *= fieldboost
+            if scorable:
+                length += freq
+            key = fieldname, tbytes
+            posts = terms.get(key)
+            if posts is None:
+                terms[key] = [docnum, weight, shared.setdefault(vbytes, vbytes)]
+            else:
+                posts += docnum, weight, shared.setdefault(vbytes, vbytes)
+        return length
 
     def iter_postings(self):
         for key in sorted(self.terms):
@@ -154,25 +248,104 @@ class FieldLengths:
         return field_lengths(self.pdr, fieldname)[docnum]
 
 
-class RebuildWriter(SegmentWriter):
-    """Whoosh's SegmentWriter for a new, empty index: the same segment, written about twice as fast.
+def write_postings(fieldwriter: W3FieldWriter, schema, pdr, pool: TermPool) -> None:
+    """FieldWriter.add_postings(schema, FieldLengths(pdr), pool.iter_postings()), a term's postings a block at a
+    time: each block filled as W3PostingsWriter.add_posting fills it, posting by posting."""
+    lastfn = None
+    for key in sorted(pool.terms):
+        fieldname, tbytes = key
+        if fieldname != lastfn:
+            if lastfn is not None:
+                fieldwriter.finish_field()
+            fieldwriter.start_field(fieldname, schema[fieldname])
+            lastfn, lengths = fieldname, field_lengths(pdr, fieldname)
+        fieldwriter.start_term(tbytes)
+        pw = fieldwriter._postwriter
+        posts, limit = pool.terms[key], pw._blocklimit
+        docs, weights, values = posts[0::3], posts[1::3], posts[2::3]
+        for i in range(0, len(docs), limit):
+            if i:
+                pw._write_block()  # add_posting writes a full block when the next posting comes
+            ids, ws = docs[i:i + limit], weights[i:i + limit]
+            pw._ids, pw._weights = array("I", ids), array("f", ws)
+            pw._values = [v for v in values[i:i + limit] if v]
+            pw._maxweight = max(0, *ws)  # add_posting: starts at 0, raised by each greater weight
+            ls = [n for n in map(lengths.__getitem__, ids) if n]
+            pw._minlength, pw._maxlength = (min(ls), max(ls)) if ls else (None, 0)
+        fieldwriter.finish_term()
+    if lastfn is not None:
+        fieldwriter.finish_field()
 
-    Postings go through TermPool, and each document's field lengths are read once (FieldLengths). A test
-    builds an index with both writers and compares every term's postings, statistics and stored fields.
+
+class PoolWriter(SegmentWriter):
+    """Whoosh's SegmentWriter writing the same segment several times faster, on a new or an existing index.
+
+    A ListTokenizer field's terms are counted from its list (field_terms), postings go through TermPool, each
+    field's document lengths are read once, and a term's postings are written a block at a time
+    (write_postings). TermPool needs each term's postings in document order: SegmentWriter numbers added
+    documents in turn, then the documents of the segments it merges at commit, reader by reader, each reader
+    term by term in its own order. Tests write with both writers (new index; several segments with deletions,
+    merged) and compare every term's postings, statistics, stored fields and lengths.
     """
+
+    def __init__(self, ix, **kwargs):
+        super().__init__(ix, **kwargs)
+        # Term vectors and spelling words go through Whoosh's own add_document; the app's schema has neither.
+        self._stock_add = any(f.vector or f.separate_spelling() for _n, f in self.schema.items())
+        if not self._stock_add:
+            self.pool = TermPool()
+
+    def add_document(self, **fields):  # SegmentWriter's, with field_terms and TermPool.add_terms
+        if self._stock_add:
+            return super().add_document(**fields)
+        self._check_state()
+        perdocwriter, schema, docnum = self.perdocwriter, self.schema, self.docnum
+        docboost = self._doc_boost(fields)
+        fieldnames = sorted(name for name in fields if not name.startswith("_"))
+        self._check_fields(schema, fieldnames)
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in fieldnames:
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if field.indexed:
+                    length = self.pool.add_terms(fieldname, docnum, field_terms(field, value),
+                                                 self._field_boost(fields, fieldname, docboost), field.scorable)
+                customval = fields.get(f"_stored_{fieldname}", value)
+                perdocwriter.add_field(fieldname, field, customval if field.stored else None, length)
+                column = field.column_type
+                if column and customval is not None:
+                    perdocwriter.add_column_value(fieldname, column, field.to_column_value(customval))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
+
+    def _flush_segment(self):  # SegmentWriter's, with write_postings
+        if self._stock_add:
+            return super()._flush_segment()
+        self.perdocwriter.close()
+        pdr = self.per_document_reader()
+        if isinstance(self.fieldwriter, W3FieldWriter):
+            write_postings(self.fieldwriter, self.schema, pdr, self.pool)
+        else:  # another codec: its own add_postings
+            self.fieldwriter.add_postings(self.schema, FieldLengths(pdr), self.pool.iter_postings())
+        self.fieldwriter.close()
+        pdr.close()
+
+
+class RebuildWriter(PoolWriter):
+    """PoolWriter for a new, empty index (the rebuild), refusing one with documents."""
 
     def __init__(self, ix, **kwargs):
         if not ix.is_empty():
             raise ValueError("RebuildWriter only writes a new index")
         super().__init__(ix, **kwargs)
-        self.pool = TermPool()
-
-    def _flush_segment(self):  # SegmentWriter's, with FieldLengths
-        self.perdocwriter.close()
-        pdr = self.per_document_reader()
-        self.fieldwriter.add_postings(self.schema, FieldLengths(pdr), self.pool.iter_postings())
-        self.fieldwriter.close()
-        pdr.close()
 
 
 # --- reading ---------------------------------------------------------------------------------------

@@ -402,3 +402,19 @@ def test_losing_postgresql_gives_a_503_page_loses_no_signature_and_recovers(clus
     assert signed_in(browser)  # the same session, on a fresh connection
     status, _html = sign(browser, code, revision)
     assert status == 303 and ack_count(cluster, "newhire", code) == 1
+
+
+# On one machine (SQLite) ------------------------------------------------------------------------------------------
+
+
+def test_on_sqlite_a_job_already_running_on_this_machine_is_not_started_again(app):
+    """No PostgreSQL: the jobs take an flock in the instance folder instead of an advisory lock."""
+    from app.extensions import only_here
+
+    runner = app.test_cli_runner()
+    with only_here("checklists-schedule") as mine:
+        assert mine
+        result = runner.invoke(args=["checklists", "schedule"])
+        assert result.exit_code == 0 and "checklists-schedule: already running elsewhere" in result.output
+    result = runner.invoke(args=["checklists", "schedule"])
+    assert result.exit_code == 0 and "recurring runs due" in result.output, result.output

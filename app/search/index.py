@@ -294,11 +294,14 @@ def searcher():
 
 
 def catch_up(cache: dict) -> None:
-    """Bring this node's index up to the database's search generation when another node (or a CLI sync) has
-    published since this process last looked: one small query per search. The generation is read before the update,
-    so the index holds at least what that generation committed. A failed update is tried again at the next search."""
+    """Bring this node's index up to the database's search generation when another node has published since this
+    process last looked: one small query per search. The generation is read before the update, so the index holds at
+    least what that generation committed. A failed update is tried again at the next search. SQLite means one
+    machine, whose processes share one index that every sync and publication updates itself: nothing to do."""
     from app.search.models import current_generation
 
+    if db.engine.dialect.name == "sqlite":
+        return
     generation = current_generation()
     if cache.get("generation") == generation:
         return

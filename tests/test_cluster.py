@@ -189,6 +189,18 @@ def test_login_limits_hold_across_nodes_through_redis(cluster):
     assert any(cluster.redis.client().scan_iter("*cs.agent4*")), "the counters were not in Redis"
 
 
+def test_through_nginx_the_audit_trail_records_the_client_not_the_proxy(cluster):
+    """The browser connects to nginx from 127.0.0.2 (nginx and the nodes talk over 127.0.0.1); an address the client
+    writes into X-Forwarded-For itself is not believed (PROXY_HOPS=1 trusts only nginx's entry)."""
+    from app.audit import AuditEvent
+
+    assert Http(cluster.nginx.port, forwarded_for="6.6.6.6", source="127.0.0.2").login("it.hotline") == 303
+    assert Http(cluster.nginx.port, forwarded_for="6.6.6.6", source="127.0.0.2").login("it.hotline", "wrong") == 401
+    rows = cluster.query(sa.select(AuditEvent.action, AuditEvent.ip).where(AuditEvent.object == "user:it.hotline")
+                         .order_by(AuditEvent.id.desc()).limit(2))
+    assert rows == [("login.failed", "127.0.0.2"), ("login", "127.0.0.2")], rows
+
+
 # 4. Scheduled jobs ----------------------------------------------------------------------------------------------
 
 

@@ -356,18 +356,19 @@ class Nginx:
 class Http:
     """One cookie jar; every request on a new connection to `port` (a node, or nginx)."""
 
-    def __init__(self, port: int, forwarded_for: str = ""):
-        self.port, self.cookie, self.forwarded_for = port, "", forwarded_for
+    def __init__(self, port: int, forwarded_for: str = "", source: str = ""):
+        self.port, self.cookie, self.forwarded_for, self.source = port, "", forwarded_for, source
 
     def at(self, port: int) -> "Http":
         """The same browser (same session cookie) talking to another port."""
-        other = Http(port, self.forwarded_for)
+        other = Http(port, self.forwarded_for, self.source)
         other.cookie = self.cookie
         return other
 
     def request(self, method: str, path: str, body: dict | None = None, files: dict | None = None,
                 headers: dict | None = None) -> tuple[int, dict, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60,
+                                          source_address=(self.source, 0) if self.source else None)
         head = {"Cookie": self.cookie, **({"X-Forwarded-For": self.forwarded_for} if self.forwarded_for else {}),
                 **(headers or {})}
         data = None

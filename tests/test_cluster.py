@@ -10,9 +10,11 @@ import os
 import secrets
 import shutil
 import socket
+import struct
 import threading
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -287,8 +289,16 @@ def test_scheduled_jobs_started_on_both_nodes_run_once(cluster):
 # 5. Uploads ------------------------------------------------------------------------------------------------------
 
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                    "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")
+def png(width: int = 4, height: int = 3) -> bytes:
+    """A real (tiny, grey) PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+PNG = png()
 
 
 def word_file() -> bytes:
@@ -324,7 +334,22 @@ def test_uploads_are_in_the_database_and_visible_from_every_node(cluster):
     assert status == 200 and "集群导入测试" in page and "map.png" in page
     status, _h, data = on_b.request("GET", f"/drafts/{draft}/files/map.png")
     assert status == 200 and data == PNG
-    assert not any(p.name == "map.png" for node in (cluster.a, cluster.b) for p in node.instance.rglob("*"))
+    # A checklist photo taken on A (the night audit's pre-check: the safe is locked) is served by B.
+    from app.checklists.models import ChecklistRun, ItemPhoto, RunItem
+
+    run_id, item_id = cluster.query(
+        sa.select(ChecklistRun.id, RunItem.id).join(RunItem, RunItem.run_id == ChecklistRun.id)
+        .where(ChecklistRun.dedupe_key.like("recurring:CL-FO-NA-PRECHECK:%"), RunItem.text.like("%保险柜%"))
+        .order_by(ChecklistRun.id.desc()).limit(1))[0]
+    night = logged_in(cluster.a.port, "fo.night")
+    status, _h, content = night.request(
+        "POST", f"/checklists/runs/{run_id}/items/{item_id}",
+        {"done": "1", "csrf_token": night.token(f"/checklists/runs/{run_id}")}, files={"photo": ("safe.png", PNG, "image/png")})
+    assert status == 303, content[:1000]
+    photo_id = cluster.query(sa.select(ItemPhoto.id).where(ItemPhoto.item_id == item_id))[0][0]
+    status, _h, data = night.at(cluster.b.port).request("GET", f"/checklists/runs/{run_id}/photos/{photo_id}")
+    assert status == 200 and data == PNG
+    assert not any(p.suffix == ".png" for node in (cluster.a, cluster.b) for p in node.instance.rglob("*"))
 
 
 # 6. A node restarted with an empty instance folder --------------------------------------------------------------

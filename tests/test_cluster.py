@@ -41,7 +41,15 @@ class Cluster:
         self.content = tmp / "content"
         shutil.copytree(ROOT / "content", self.content)  # the shared content folder (NFS in production)
         self.audit_key, self.secret = secrets.token_hex(32), secrets.token_hex(32)
+        self.app = self.redis = self.relay = self.a = self.b = self.nginx = None
         self.url = create_database()
+        try:
+            self.start(tmp)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self, tmp: Path):
         self.app = build_app(self.url, tmp / "build", self.content, self.audit_key)
         load_demo(self.app)
         self.redis = PrivateRedis(tmp / "redis")
@@ -71,13 +79,16 @@ class Cluster:
 
     def close(self):
         for part in (self.nginx, self.a, self.b):
-            if hasattr(part, "proc"):
+            if part is not None:
                 part.stop()
-        self.relay.cut()
-        self.redis.stop()
-        with self.app.app_context():
-            from app.extensions import db
-            db.engine.dispose()
+        if self.relay is not None:
+            self.relay.cut()
+        if self.redis is not None:
+            self.redis.stop()
+        if self.app is not None:
+            with self.app.app_context():
+                from app.extensions import db
+                db.engine.dispose()
         drop_database(self.url)
 
     def query(self, stmt):

@@ -40,9 +40,10 @@ accesslog = "-" if os.environ.get("GUNICORN_ACCESSLOG") else None
 # Errors and worker lifecycle messages go to stderr.
 errorlog = "-"
 
-# Trust X-Forwarded-Proto only from the local reverse proxy. The client's address (rate limits, the audit trail,
-# signatures) comes from X-Forwarded-For only when the app's PROXY_HOPS says how many proxies to trust.
-forwarded_allow_ips = "127.0.0.1"
+# Trust X-Forwarded-Proto only from the reverse proxy: the local one, or the address(es) in FORWARDED_ALLOW_IPS when
+# nginx runs on another machine (docs/deploy.md). The client's address (rate limits, the audit trail, signatures)
+# comes from X-Forwarded-For only when the app's PROXY_HOPS says how many proxies to trust.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 # Each worker imports the app itself (no shared state created before fork, e.g. database connections).
 preload_app = False

@@ -1,8 +1,13 @@
 """Flask extensions, created here and bound to the app in create_app()."""
+import fcntl
+import functools
+import hashlib
 from contextlib import contextmanager
+from pathlib import Path
 
+import click
 import sqlalchemy as sa
-from flask import g, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -118,3 +123,50 @@ def serialize(name: str) -> None:
     if db.engine.dialect.name == "postgresql":
         key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
         db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def lock_key(name: str) -> int:
+    """A 64-bit advisory lock key for a job's name (a hash: names share a prefix, e.g. checklists-…)."""
+    return int.from_bytes(hashlib.sha256(f"job:{name}".encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def only_here(name: str):
+    """Yield True when no other process, on any node, is running the job `name` (then it runs here), else False.
+
+    PostgreSQL: pg_try_advisory_lock on a connection of its own, held until the job ends, and released by the
+    server if the process dies. SQLite (one machine): an flock on instance/<name>.lock."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            got = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)})
+            conn.commit()
+            try:
+                yield bool(got)
+            finally:
+                if got:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+                    conn.commit()
+        return
+    path = Path(current_app.instance_path) / f"{name}.lock"
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True  # closing the file releases the lock
+
+
+def run_once(name: str):
+    """Decorate a scheduled CLI command (cron on every node): a second copy started while one runs anywhere says
+    so and exits 0, doing nothing."""
+    def wrap(command):
+        @functools.wraps(command)
+        def guarded(*args, **kwargs):
+            with only_here(name) as mine:
+                if not mine:
+                    click.echo(f"{name}: already running elsewhere; nothing done here")
+                    return None
+                return command(*args, **kwargs)
+        return guarded
+    return wrap

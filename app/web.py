@@ -3,15 +3,17 @@ and the numbers and dates a URL or form may carry."""
 from datetime import date, datetime
 from urllib.parse import urlsplit
 
-from flask import Flask, current_app, flash, has_request_context, make_response, render_template, request, url_for
+import sqlalchemy as sa
+from flask import (Flask, current_app, flash, g, has_request_context, make_response, render_template, request,
+                   session, url_for)
 from flask_babel import format_datetime, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter
 
+from app.extensions import db, login_manager
 from app.htmx import is_htmx, notify
 from app.pagecache import page_values
 
@@ -29,6 +31,8 @@ ERRORS = {
     413: (_l("Too large"), _l("The upload is larger than the portal accepts.")),
     429: (_l("Too many attempts"), _l("Too many attempts in a short time. Wait a minute and try again.")),
     500: (_l("Something went wrong"), _l("The error has been logged. Please try again later.")),
+    503: (_l("Temporarily unavailable"),
+          _l("The database is not answering. What you just did was not saved; try again in a minute.")),
 }
 
 
@@ -56,7 +60,9 @@ def path_for(endpoint: str, **values) -> str:
 def private_cache(resp):
     """Nothing shown to a logged-in user is kept by the browser or a proxy (back button after logout, a shared
     PC's disk cache): pages, fragments and exports are no-store. Static files keep their caching (app/assets.py)."""
-    if request.endpoint != "static" and current_user and current_user.is_authenticated:
+    # The session's login, not current_user: after the view's commit the user is expired, and reloading it would
+    # need the database once more (a connection lost after the commit would turn a saved signature into a 500).
+    if request.endpoint != "static" and session.get("_user_id"):
         resp.cache_control.no_store = True
         resp.cache_control.private = True
         resp.cache_control.public = False
@@ -171,8 +177,23 @@ def init_app(app: Flask) -> None:
     app.after_request(security_headers)
     app.after_request(private_cache)
     app.register_error_handler(CSRFError, csrf_error)
+    app.register_error_handler(sa.exc.OperationalError, database_unavailable)
+    app.register_error_handler(sa.exc.InterfaceError, database_unavailable)
     for code in ERRORS:
         app.register_error_handler(code, lambda e, code=code: handled(e, code))
+
+
+def database_unavailable(e):
+    """PostgreSQL is down or dropped the connection: 503 with a message, never a traceback page. The transaction was
+    rolled back (so nothing half-done is kept); the next request reconnects (pool_pre_ping) once the server is back.
+    The page is rendered for an anonymous visitor: asking the database who is logged in would fail again."""
+    current_app.logger.error("database unavailable: %s", e)
+    try:
+        db.session.rollback()
+    except sa.exc.SQLAlchemyError:
+        pass
+    g._login_user = login_manager.anonymous_user()
+    return error_page(503)
 
 
 def handled(e, code: int):

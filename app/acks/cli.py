@@ -3,10 +3,11 @@ import click
 
 from app.acks import bp
 from app.acks.remind import announce_overdue, digests, remind
-from app.extensions import db
+from app.extensions import db, run_once
 
 
 @bp.cli.command("remind")
+@run_once("acks-remind")
 def remind_command():
     """Email each person what they still have to sign (overdue first) and each manager a summary; post one overdue
     summary per department to its group robot (committed first: a mail server that is down does not stop it)."""

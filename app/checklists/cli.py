@@ -8,7 +8,7 @@ from app.checklists import bp
 from app.checklists.models import ChecklistRun
 from app.checklists.runs import schedule
 from app.checklists.sync import sync_templates
-from app.extensions import db
+from app.extensions import db, run_once
 
 
 @bp.cli.command("sync")
@@ -24,6 +24,7 @@ def sync_command():
 
 @bp.cli.command("schedule")
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None, help="default: today")
+@run_once("checklists-schedule")
 def schedule_command(day):
     """Create today's recurring runs (cron-able; running it twice creates nothing more)."""
     day = day.date() if day else date.today()

@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 from flask import Blueprint
 
-from app.sops.signals import synced
+from app.sops.signals import applied, synced
 
 bp = Blueprint("search", __name__, cli_group="search")
 
@@ -54,6 +54,16 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     """Build a complete new index from the database and swap it in atomically. Returns sections indexed."""
     from app.search.index import rebuild as run
     return run(progress)
+
+
+@applied.connect
+def count_generation(app, report, **_extra):
+    """Inside the sync's (or publication's) transaction: a change to what is indexed moves the search generation,
+    which every node's index catches up to (index.catch_up), whichever node made the change."""
+    from app.search.models import bump_generation
+
+    if report.created or report.revised or report.retired:
+        bump_generation()
 
 
 @synced.connect

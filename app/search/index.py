@@ -283,6 +283,7 @@ def searcher():
     rebuild."""
     prepare()
     cache = current_app.extensions.setdefault("search_index", {})
+    catch_up(cache)
     old = cache.get("searcher")
     # Reopen, never Searcher.refresh(): refresh reuses the segment readers it had, with their old deletion sets, so
     # an SOP deleted (retired, or re-indexed) since stays findable in this process. A rebuild swapped in (or a
@@ -294,6 +295,27 @@ def searcher():
         ix = open_index()
         cache.update(index=ix, searcher=ix.searcher(weighting=Weighting(SAME_IDF, **FIELD_B)), build=live_build())
     return cache["searcher"]
+
+
+def catch_up(cache: dict) -> None:
+    """Bring this node's index up to the database's search generation when another node has published since this
+    process last looked: one small query per search. The generation is read before the update, so the index holds at
+    least what that generation committed. A failed update is tried again at the next search. SQLite means one
+    machine, whose processes share one index that every sync and publication updates itself: nothing to do."""
+    from app.search.models import current_generation
+
+    if db.engine.dialect.name == "sqlite":
+        return
+    generation = current_generation()
+    if cache.get("generation") == generation:
+        return
+    try:
+        update()
+    except (IndexUnavailable, LockError) as e:
+        log.warning("search index not caught up with generation %s (%s); trying again at the next search",
+                    generation, e)
+        return
+    cache["generation"] = generation
 
 
 def forget_searcher() -> None:

@@ -10,16 +10,15 @@ import os
 import secrets
 import shutil
 import socket
-import struct
 import threading
 import time
 import uuid
-import zlib
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.test_checklists import png
 from tests.twonodes import (PASSWORD, ROOT, Http, Nginx, Node, PrivateRedis, TcpRelay, build_app, create_database,
                             drop_database, load_demo, missing_services, publish, search_codes)
 
@@ -298,15 +297,6 @@ def test_scheduled_jobs_started_on_both_nodes_run_once(cluster):
 
 
 # 5. Uploads ------------------------------------------------------------------------------------------------------
-
-
-def png(width: int = 4, height: int = 3) -> bytes:
-    """A real (tiny, grey) PNG."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    rows = b"".join(b"\0" + b"\x80" * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 PNG = png()

@@ -13,7 +13,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +26,7 @@ from app import create_app, database_url
 from app.audit import AuditEvent
 from app.extensions import db
 from tests.conftest import ROOT, Auth, audit_files, drop_database, new_database, served
+from tests.twonodes import wait_port
 
 REDIS_URL = os.environ.get("SOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BIN = Path(sys.executable).parent
@@ -153,20 +153,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def wait_ready(proc: subprocess.Popen, port: int, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.2)
-    pytest.fail("gunicorn did not answer /healthz within 60 s:\n" + log.read_text(errors="replace"))
+    wait_port(port, "/healthz", proc, log)
 
 
 class Browser:

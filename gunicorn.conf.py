@@ -77,3 +77,4 @@ def post_worker_init(worker):
 
     gc.collect()
     gc.freeze()
+    worker.log.info("Worker ready (pid: %s)", worker.pid)  # the app is loaded: this worker takes requests now

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -209,6 +210,11 @@ def test_login_limit_holds_across_gunicorn_workers_with_redis(demo_copy, tmp_pat
     proc = gunicorn(env, port, log)
     try:
         wait_ready(proc, port, log)
+        # Both workers have loaded the app (on a busy machine the second may still be importing it, and the first
+        # would then answer every login).
+        deadline = time.monotonic() + 60
+        while log.read_text(errors="replace").count("Worker ready") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         guesser = Browser(port)
         token = guesser.token()
 

@@ -80,7 +80,7 @@ def badge_count(user) -> int:
 def header_badge() -> str:
     """The badge in the header of every page (a hole of cached pages: the count is the person's). With a kept count
     it is in the page; otherwise it is empty and loads itself after the page, so no page waits for a recount."""
-    if not current_user.is_authenticated:
+    if not current_user.is_authenticated or not current_app.config["TODO_BADGE"]:
         return ""
     return render_template("todo/_badge.html", n=kept_count(current_user, stamp()))
 

@@ -350,6 +350,18 @@ def on_my_shifts(user: User) -> list:
             for shift_id, day in staffing.rostered_shifts(user.id, shift_days)]
 
 
+def team_runs_today(user: User, today: date) -> list[int]:
+    """Ids of today's open team runs of the user's department and position (a few rows: the position check is
+    Python's, team_member)."""
+    if user.department_id is None:
+        return []
+    return [r.id for r in db.session.execute(sa.select(
+        ChecklistRun.id, ChecklistRun.department_id, ChecklistRun.positions).where(
+        ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None), ChecklistRun.finished_at.is_(None),
+        ChecklistRun.department_id == user.department_id, ChecklistRun.run_date == today))
+        if team_member(user, r)]
+
+
 def waiting_where(user: User, today: date) -> list:
     """SQL conditions on RunItem joined to ChecklistRun: the open items of open
     runs that wait for `user`: reassigned to them; their own run's items; today's team runs of their department and
@@ -358,11 +370,7 @@ def waiting_where(user: User, today: date) -> list:
     count for the run's own person only, until they sign. All in SQL, so that a list can be cut (LIMIT) and counted
     (COUNT) without reading every row: an IT engineer may have a thousand new hires' @IT items."""
     unassigned = RunItem.assignee_id.is_(None)
-    team_today = [r.id for r in db.session.execute(sa.select(
-        ChecklistRun.id, ChecklistRun.department_id, ChecklistRun.positions).where(
-        ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None), ChecklistRun.finished_at.is_(None),
-        ChecklistRun.department_id == user.department_id, ChecklistRun.run_date == today))
-        if team_member(user, r)] if user.department_id is not None else []
+    team_today = team_runs_today(user, today)
     # Each part of the union finds its items through an index (run_item.assignee_id, run_item.run_id), so that the
     # database reads only the rows that can wait for this person, not every open item (@IT's part is a scan).
     open_runs = sa.select(ChecklistRun.id).where(ChecklistRun.finished_at.is_(None))

@@ -64,13 +64,15 @@ def my_runs(limit: int, offset: int = 0) -> tuple[list[ChecklistRun], int]:
         ChecklistRun.id.in_(waiting),
         *on_my_shifts(user),  # a per-shift run: whoever is rostered on it
     ))
-    total = db.session.scalar(sa.select(sa.func.count(ChecklistRun.id)).where(mine))
     next_due = (sa.select(sa.func.min(RunItem.due)).where(RunItem.run_id == ChecklistRun.id, RunItem.done_at.is_(None))
                 .scalar_subquery())
-    runs = db.session.scalars(sa.select(ChecklistRun).where(mine).options(sa.orm.selectinload(ChecklistRun.items))
+    rows = db.session.execute(sa.select(ChecklistRun, sa.func.count().over()).where(mine)  # the total, before LIMIT
+                              .options(sa.orm.selectinload(ChecklistRun.items))
                               .order_by(next_due.is_(None), next_due, ChecklistRun.run_date.desc(),
                                         ChecklistRun.id.desc()).limit(limit).offset(offset)).all()
-    return list(runs), total
+    if rows:
+        return [run for run, _total in rows], rows[0][1]
+    return [], db.session.scalar(sa.select(sa.func.count(ChecklistRun.id)).where(mine))  # a page past the end
 
 
 @bp.get("/checklists/")

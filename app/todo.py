@@ -82,7 +82,11 @@ def header_badge() -> str:
     it is in the page; otherwise it is empty and loads itself after the page, so no page waits for a recount."""
     if not current_user.is_authenticated or not current_app.config["TODO_BADGE"]:
         return ""
-    return render_template("todo/_badge.html", n=kept_count(current_user, stamp()))
+    try:
+        n = kept_count(current_user, stamp())
+    except sa.exc.SQLAlchemyError:  # an error page after a failed query: the badge loads itself later
+        n = None
+    return render_template("todo/_badge.html", n=n)
 
 
 def page_number() -> int:

@@ -43,6 +43,7 @@ class Defaults:
     AUTHORING_ALLOW_SELF_APPROVAL = False
     AUTHORING_SIGN_LIMIT = "5 per minute"  # wrong passwords when reviewing/approving/confirming, per user
     CHASE_LIMIT = "9 per minute"  # 催签 clicks per manager: the tenth in a minute is refused
+    TODO_BADGE = True  # the to-do count in every page's header (off: bench/todo.py's page without it)
     AUTHORING_MAX_ATTACHMENT = 10 * 1024 * 1024  # bytes per uploaded attachment
     AUTHORING_LEASE_MINUTES = 10  # an open editor holds its draft this long, renewed by autosave
     # A search that finds the index missing or broken while another process rebuilds it waits this many seconds

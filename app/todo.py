@@ -22,6 +22,7 @@ from app.extensions import db, limiter
 from app.htmx import render
 from app.mail import message, send
 from app.org import Department
+from app.pagecache import page_hole
 from app.panels import home_panel
 from app.web import error_page
 
@@ -37,12 +38,16 @@ BADGE_SECONDS = 60  # a count is reused at most this long, and only while nothin
 BADGE_USERS = 10_000  # counts kept per worker
 
 
+_stamp_query: list = []  # (the watched columns it was built for, the statement): built once, not every page
+
+
 def stamp() -> tuple:
     """Today and the maximum of every watched id (the audit trail's among them): one cheap query. When it moves,
     something that can change someone's list happened."""
     columns = [AuditEvent.id, *waiting.watched]
-    return (date.today(), *db.session.execute(sa.select(*(sa.select(sa.func.max(c)).scalar_subquery()
-                                                           for c in columns))).one())
+    if not _stamp_query or _stamp_query[0] != columns:
+        _stamp_query[:] = [columns, sa.select(*(sa.select(sa.func.max(c)).scalar_subquery() for c in columns))]
+    return (date.today(), *db.session.execute(_stamp_query[1]).one())
 
 
 def remember(user_id: int, mark: tuple, n: int) -> None:
@@ -52,16 +57,36 @@ def remember(user_id: int, mark: tuple, n: int) -> None:
     counts[user_id] = (mark, time.monotonic(), n)
 
 
+def kept_count(user, mark: tuple) -> int | None:
+    """The count this worker kept for `user`, if nothing watched has moved since (and for at most BADGE_SECONDS)."""
+    cached = current_app.extensions.get("todo_counts", {}).get(user.id)
+    if cached and cached[0] == mark and time.monotonic() - cached[1] < BADGE_SECONDS:
+        return cached[2]
+    return None
+
+
 def badge_count(user) -> int:
     """The list's total: the providers' counts (no items are built), reused while nothing watched has moved (at most
     BADGE_SECONDS), since the badge comes with every page."""
     mark = stamp()
-    cached = current_app.extensions.get("todo_counts", {}).get(user.id)
-    if cached and cached[0] == mark and time.monotonic() - cached[1] < BADGE_SECONDS:
-        return cached[2]
-    n = waiting.count_for(user)
-    remember(user.id, mark, n)
+    n = kept_count(user, mark)
+    if n is None:
+        n = waiting.count_for(user)
+        remember(user.id, mark, n)
     return n
+
+
+@page_hole("page_todo_badge")
+def header_badge() -> str:
+    """The badge in the header of every page (a hole of cached pages: the count is the person's). With a kept count
+    it is in the page; otherwise it is empty and loads itself after the page, so no page waits for a recount."""
+    if not current_user.is_authenticated or not current_app.config["TODO_BADGE"]:
+        return ""
+    try:
+        n = kept_count(current_user, stamp())
+    except sa.exc.SQLAlchemyError:  # an error page after a failed query: the badge loads itself later
+        n = None
+    return render_template("todo/_badge.html", n=n)
 
 
 def page_number() -> int:

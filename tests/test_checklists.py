@@ -648,3 +648,55 @@ def test_an_sop_item_shows_one_deadline(client, auth):
     assert 'id="ack-panel"' in inside and "前签署" not in inside and 'name="deadline" value="0"' in inside
     alone = client.get("/sops/FO-CI-001/ack", headers=HX).get_data(as_text=True)
     assert "你须在" in alone  # on the SOP page the panel still says when to sign
+
+
+# Many runs: the home panel and 我的清单 cut and page in SQL ---------------------------------------------------
+
+
+def it_runs(app, n: int = 10) -> list[str]:
+    """n onboarding runs of fo.staff, each with an @IT item overdue by a different number of days, created in a
+    shuffled order (neither the id nor the start date gives the urgency). Their titles, most urgent first."""
+    person = user("fo.staff")
+    order = [3, 7, 0, 9, 5, 1, 8, 2, 6, 4][:n] if n <= 10 else list(range(n))
+    for k in order:
+        run = ChecklistRun(kind="onboarding", title=f"入职计划 IT-{k:02d}", assignee_id=person.id,
+                           department_id=person.department_id, run_date=date.today() - timedelta(days=k % 3))
+        run.items = [RunItem(position=0, text="开通账号", role="it", due=date.today() - timedelta(days=200 - k))]
+        db.session.add(run)
+    db.session.commit()
+    return [f"入职计划 IT-{k:02d}" for k in range(n)]
+
+
+RUN_LINK = re.compile(r'<a href="/checklists/runs/\d+">([^<]+)</a>')
+
+
+def test_the_home_panel_shows_the_most_urgent_runs_and_counts_the_rest(app, client, auth):
+    urgent = it_runs(app)
+    auth.login("it.hotline")
+    total = int(re.search(r"未完成的清单：(\d+) 份", client.get("/checklists/").get_data(as_text=True)).group(1))
+    assert total > len(urgent)  # and the new hire's own onboarding run, with its @IT items
+    home = client.get("/").get_data(as_text=True)
+    panel = home[home.index('id="checklists-panel"'):]
+    panel = panel[:panel.index("</section>")]
+    assert RUN_LINK.findall(panel) == urgent[:6]
+    assert f"还有 {total - 6} 份清单" in panel and 'href="/checklists/"' in panel
+
+
+def test_my_checklists_page_by_page_most_urgent_first(app, client, auth, monkeypatch):
+    monkeypatch.setattr("app.checklists.views.PER_PAGE", 4)
+    urgent = it_runs(app)
+    auth.login("it.hotline")
+    first = client.get("/checklists/").get_data(as_text=True)
+    total = int(re.search(r"未完成的清单：(\d+) 份", first).group(1))
+    pages = -(-total // 4)
+    assert pages >= 3 and 'href="/checklists/?page=2"' in first and f'href="/checklists/?page={pages}"' in first
+    seen = RUN_LINK.findall(first)
+    assert seen == urgent[:4]
+    for page in range(2, pages + 1):
+        html = client.get(f"/checklists/?page={page}").get_data(as_text=True)
+        assert f'<span aria-current="page">{page}</span>' in html
+        seen += RUN_LINK.findall(html)
+    assert seen[:len(urgent)] == urgent and len(seen) == len(set(seen)) == total
+    past = client.get(f"/checklists/?page={pages + 1}").get_data(as_text=True)
+    assert "这一页已超出列表末尾" in past and RUN_LINK.findall(past) == []
+    assert RUN_LINK.findall(client.get("/checklists/?page=x").get_data(as_text=True)) == urgent[:4]

@@ -447,3 +447,62 @@ def test_the_badge_follows_a_colleagues_tick_at_once(client, auth):
                      token_from=f"/checklists/runs/{run.id}", headers=HX).status_code == 200
     auth.login("admin")
     assert badge(client) == before - 1 == len(todo_items(client))
+
+
+# The badge in the page ---------------------------------------------------------------------------------------
+
+
+def page_badge(client, url: str) -> int | None:
+    """The to-do badge as a page brings it: its count, or None when it is empty and loads itself after the page."""
+    html = client.get(url).get_data(as_text=True)
+    m = re.search(r'<span id="todo-badge"[^>]*hx-trigger="([^"]*)"[^>]*>(\d*)</span>', html)
+    assert m, f"no to-do badge on {url}"
+    if m.group(1).startswith("load"):
+        assert m.group(2) == ""
+        return None
+    return int(m.group(2) or 0)
+
+
+@pytest.mark.parametrize("url", ["/reading", "/", "/sops/FO-NA-001", "/checklists/"])
+def test_a_page_brings_the_count_once_the_list_was_counted(client, auth, url):
+    """No second request on every page: once the worker has counted, the page's header holds the count."""
+    auth.login("newhire")
+    n = len(todo_items(client))
+    assert n and page_badge(client, url) == n
+    assert page_badge(client, url) == n  # and again (an SOP page from the page cache)
+
+
+def test_without_a_kept_count_the_page_leaves_the_badge_to_load_itself(app, client, auth):
+    auth.login("newhire")
+    app.extensions.pop("todo_counts", None)
+    assert page_badge(client, "/reading") is None  # the page never pays for a recount
+    n = badge(client)  # the badge's own request counts and keeps the count
+    assert page_badge(client, "/reading") == n == len(todo_items(client))
+
+
+def test_a_cached_page_shows_each_person_their_own_count(app, client, auth):
+    """SOP pages are cached for everyone of a role: the badge is a hole, filled per person."""
+    counts = {}
+    for username in ("newhire", "fo.staff", "it.hotline"):  # all staff: the same cached page
+        auth.login(username)
+        counts[username] = len(todo_items(client))
+        assert page_badge(client, "/sops/FO-NA-001") == counts[username]
+    assert len(set(counts.values())) == 3
+    auth.login("newhire")
+    assert page_badge(client, "/sops/FO-NA-001") in (counts["newhire"], None)
+    assert sum(1 for k in app.extensions["pagecache"] if k[:2] == ("sop", "FO-NA-001")) == 1
+
+
+def test_the_page_badge_follows_a_colleagues_tick(client, auth):
+    """A kept count is put in a page only while nothing watched has moved; then the page's badge loads a new count."""
+    auth.login("admin")
+    before = len(todo_items(client))
+    assert page_badge(client, "/reading") == before
+    run = onboarding_run()
+    item = item_where(run, IT_ITEM)
+    auth.login("it.hotline")
+    assert auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1"},
+                     token_from=f"/checklists/runs/{run.id}", headers=HX).status_code == 200
+    auth.login("admin")
+    assert page_badge(client, "/reading") in (None, before - 1)
+    assert badge(client) == before - 1 and page_badge(client, "/reading") == before - 1

@@ -1,5 +1,7 @@
 """Reader feedback: anyone flags a section (此步骤有误 / 已过时 / 看不懂) with a note; the SOP's owner (or an
 author of its department) replies, links the draft that fixes it, and closes it; the reader sees the answer."""
+from functools import cache
+
 import sqlalchemy as sa
 
 from app import audit
@@ -80,13 +82,18 @@ def close(fb: Feedback, user: User) -> Feedback:
     return fb
 
 
-def queue(owner: User, include_closed: bool = False) -> list[Feedback]:
-    """The feedback this user may answer (SOPs they own or author), open items first, oldest first."""
+@cache
+def queue_statement(include_closed: bool) -> sa.Select:
+    """Built once for each case: every to-do count asks it."""
     stmt = sa.select(Feedback).options(sa.orm.joinedload(Feedback.sop).joinedload(Sop.current)) \
         .order_by(Feedback.closed_at.is_not(None), Feedback.created_at)
-    if not include_closed:
-        stmt = stmt.where(Feedback.closed_at.is_(None))
-    return [fb for fb in db.session.scalars(stmt).unique() if can_author(owner, fb.sop.department, fb.sop)]
+    return stmt if include_closed else stmt.where(Feedback.closed_at.is_(None))
+
+
+def queue(owner: User, include_closed: bool = False) -> list[Feedback]:
+    """The feedback this user may answer (SOPs they own or author), open items first, oldest first."""
+    return [fb for fb in db.session.scalars(queue_statement(include_closed)).unique()
+            if can_author(owner, fb.sop.department, fb.sop)]
 
 
 def mine(user: User) -> list[Feedback]:

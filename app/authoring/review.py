@@ -5,6 +5,7 @@ SHA-256 of the exact text signed. Review and approval re-enter the password, che
 written; a wrong one is refused (401) and audited as `doc.failed` — the caller commits then too, so that
 the audit entry stays. Rate limiting of wrong passwords (AUTHORING_SIGN_LIMIT) is the view's decorator."""
 import hashlib
+from functools import cache
 from datetime import date
 
 import sqlalchemy as sa
@@ -229,10 +230,15 @@ def publish_due(today: date) -> list[str]:
 
 # --- work waiting ------------------------------------------------------------------------------------------
 
+@cache
+def pending_drafts() -> sa.Select:
+    """Drafts in review or approval: built once (every to-do count asks it)."""
+    return sa.select(Draft).where(Draft.state.in_(("in_review", "reviewed"))).order_by(Draft.updated_at)
+
+
 def waiting_for(user: User) -> dict[str, list[Draft]]:
     """Drafts this user may act on: {'review': …, 'approve': …} (the author's own excluded)."""
-    pending = list(db.session.scalars(sa.select(Draft).where(Draft.state.in_(("in_review", "reviewed")))
-                                      .order_by(Draft.updated_at)))
+    pending = list(db.session.scalars(pending_drafts()))
     out = {"review": [], "approve": []}
     for draft in pending:
         key, people = ("review", reviewers(draft)) if draft.state == "in_review" else ("approve", approvers(draft))

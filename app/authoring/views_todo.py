@@ -2,6 +2,7 @@
 list, the dashboard) read it."""
 import json
 from datetime import date, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from flask import render_template, url_for
@@ -70,15 +71,23 @@ def document_work(user, _limit: int | None) -> tuple[list[waiting.Item], int]:
     return items, len(items)
 
 
+@cache
+def owned_due_statement() -> sa.Select:
+    """own_reviews_due's query, built once with the date and the name as parameters (every to-do count asks it)."""
+    due = sa.func.coalesce(SopRevision.review_by_override, SopRevision.review_by)
+    return (sa.select(Sop.code, SopRevision.title, due, SopRevision.meta_json)
+            .join(SopRevision, Sop.current_revision_id == SopRevision.id)
+            .where(Sop.retired_at.is_(None), due <= sa.bindparam("until", type_=sa.Date),
+                   SopRevision.meta_json.like(sa.bindparam("name", type_=sa.String), escape="/"))  # then exactly:
+            .order_by(due, Sop.code))
+
+
 def own_reviews_due(user, today: date) -> list[tuple[str, str, date]]:
     """(code, title, due) of the SOPs this user owns (front matter `owner`) due for review within the window: the
     same rule as periodic.due_reviews, read without loading each revision's text."""
-    due = sa.func.coalesce(SopRevision.review_by_override, SopRevision.review_by)
-    rows = db.session.execute(sa.select(Sop.code, SopRevision.title, due, SopRevision.meta_json)
-                              .join(SopRevision, Sop.current_revision_id == SopRevision.id)
-                              .where(Sop.retired_at.is_(None), due <= today + timedelta(days=periodic.DUE_WITHIN_DAYS),
-                                     SopRevision.meta_json.contains(user.username, autoescape=True))  # then exactly:
-                              .order_by(due, Sop.code))
+    name = user.username.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    rows = db.session.execute(owned_due_statement(), {"until": today + timedelta(days=periodic.DUE_WITHIN_DAYS),
+                                                      "name": f"%{name}%"})
     return [(code, title, d) for code, title, d, meta in rows if (json.loads(meta).get("owner") or "") == user.username]
 
 

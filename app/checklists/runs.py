@@ -1,6 +1,7 @@
 """Starting runs (onboarding, recurring, ad hoc), ticking items, finishing, and who may do what."""
 import hashlib
 import json
+from functools import cache
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -342,12 +343,38 @@ def finish(user: User, run: ChecklistRun) -> None:
 RunPerson = sa.orm.aliased(User, name="run_person")
 
 
+@cache
+def statements() -> dict[str, sa.Select]:
+    """The small queries of waiting_where, built once with the person and the day as parameters: every to-do count
+    asks them, and building a statement costs more than running these."""
+    open_items = (RunItem.done_at.is_(None), ChecklistRun.finished_at.is_(None))
+    return {
+        "shift_days": sa.select(ChecklistRun.run_date).distinct().where(
+            ChecklistRun.shift_type_id.is_not(None), ChecklistRun.finished_at.is_(None)),
+        "team_today": sa.select(ChecklistRun.id, ChecklistRun.department_id, ChecklistRun.positions).where(
+            ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None),
+            ChecklistRun.finished_at.is_(None), ChecklistRun.department_id == sa.bindparam("department_id"),
+            ChecklistRun.run_date == sa.bindparam("today", type_=sa.Date)),
+        "own_sops": sa.select(RunItem.sop_code).distinct().join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
+        .where(*open_items, ChecklistRun.assignee_id == sa.bindparam("user_id"), RunItem.sop_code != ""),
+    }
+
+
 def on_my_shifts(user: User) -> list:
     """SQL conditions: the open per-shift runs whose shift the roster puts the user on (asked via app.staffing)."""
-    shift_days = set(db.session.scalars(sa.select(ChecklistRun.run_date).distinct().where(
-        ChecklistRun.shift_type_id.is_not(None), ChecklistRun.finished_at.is_(None))))
+    shift_days = set(db.session.scalars(statements()["shift_days"]))
     return [sa.and_(ChecklistRun.shift_type_id == shift_id, ChecklistRun.run_date == day)
             for shift_id, day in staffing.rostered_shifts(user.id, shift_days)]
+
+
+def team_runs_today(user: User, today: date) -> list[int]:
+    """Ids of today's open team runs of the user's department and position (a few rows: the position check is
+    Python's, team_member)."""
+    if user.department_id is None:
+        return []
+    return [r.id for r in db.session.execute(statements()["team_today"],
+                                             {"department_id": user.department_id, "today": today})
+            if team_member(user, r)]
 
 
 def waiting_where(user: User, today: date) -> list:
@@ -358,11 +385,7 @@ def waiting_where(user: User, today: date) -> list:
     count for the run's own person only, until they sign. All in SQL, so that a list can be cut (LIMIT) and counted
     (COUNT) without reading every row: an IT engineer may have a thousand new hires' @IT items."""
     unassigned = RunItem.assignee_id.is_(None)
-    team_today = [r.id for r in db.session.execute(sa.select(
-        ChecklistRun.id, ChecklistRun.department_id, ChecklistRun.positions).where(
-        ChecklistRun.assignee_id.is_(None), ChecklistRun.shift_type_id.is_(None), ChecklistRun.finished_at.is_(None),
-        ChecklistRun.department_id == user.department_id, ChecklistRun.run_date == today))
-        if team_member(user, r)] if user.department_id is not None else []
+    team_today = team_runs_today(user, today)
     # Each part of the union finds its items through an index (run_item.assignee_id, run_item.run_id), so that the
     # database reads only the rows that can wait for this person, not every open item (@IT's part is a scan).
     open_runs = sa.select(ChecklistRun.id).where(ChecklistRun.finished_at.is_(None))
@@ -378,9 +401,7 @@ def waiting_where(user: User, today: date) -> list:
             sa.func.coalesce(RunPerson.department_id, ChecklistRun.department_id) == user.department_id)
         for_me.append(ids.where(unassigned, RunItem.role == "manager", RunItem.run_id.in_(department_runs)))
     open_items = [RunItem.done_at.is_(None), ChecklistRun.finished_at.is_(None)]
-    own_sops = set(db.session.scalars(sa.select(RunItem.sop_code).distinct()
-                                      .join(ChecklistRun, ChecklistRun.id == RunItem.run_id)
-                                      .where(*open_items, ChecklistRun.assignee_id == user.id, RunItem.sop_code != "")))
+    own_sops = set(db.session.scalars(statements()["own_sops"], {"user_id": user.id}))
     signed = signed_codes(user.id, own_sops) if own_sops else set()
     sop_ok = sa.or_(sa.func.coalesce(RunItem.sop_code, "") == "",
                     sa.and_(ChecklistRun.assignee_id == user.id, RunItem.sop_code.not_in(signed)))

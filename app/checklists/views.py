@@ -12,8 +12,8 @@ from app.checklists import bp
 from app.checklists.content import parse_items
 from app.checklists.models import ChecklistRun, ChecklistTemplate, ItemEvent, ItemPhoto, RunItem
 from app.checklists.runs import (RunError, completion, finish, manages, may_read_template, may_see, may_tick, reassign,
-                                 on_my_shifts, start_from_sop, team_member, tick,
-                                 waiting_items)
+                                 on_my_shifts, start_from_sop, team_runs_today, tick,
+                                 waiting_where)
 from app.extensions import db
 from app.htmx import render, wants_fragment
 from app.panels import home_panel
@@ -44,39 +44,51 @@ def get_template(code: str) -> ChecklistTemplate:
     return template
 
 
-def my_runs(open_only: bool = True) -> list[ChecklistRun]:
-    """Runs for me: my own, my team's for today, per-shift runs I am rostered on, and runs with an item that
-    waits for me (reassigned to me, or addressed to a group I am in, such as @IT or @经理)."""
-    today = date.today()
-    waiting = {r.id for _i, r in waiting_items(current_user, today)}
-    mine = sa.or_(
-        ChecklistRun.assignee_id == current_user.id,
-        sa.and_(ChecklistRun.department_id == current_user.department_id, ChecklistRun.assignee_id.is_(None),
-                ChecklistRun.shift_type_id.is_(None), ChecklistRun.run_date == today),
-        ChecklistRun.id.in_(sa.select(RunItem.run_id).where(RunItem.assignee_id == current_user.id)),
+PER_PAGE = 50  # runs a page of 我的清单: an IT engineer may have an @IT item in a thousand new hires' runs
+PANEL = 6  # runs on the home page
+
+
+def my_runs(limit: int, offset: int = 0) -> tuple[list[ChecklistRun], int]:
+    """My open runs, the most urgent first (the earliest due open item; undated last, then the newest), `limit` of
+    them from `offset`, and how many there are: cut and counted in SQL, so only the runs shown are read.
+
+    Runs for me: my own, my team's for today, per-shift runs I am rostered on, and runs with an item that waits for
+    me (reassigned to me, or addressed to a group I am in, such as @IT or @经理)."""
+    user, today = current_user, date.today()
+    waiting = sa.select(RunItem.run_id).join(ChecklistRun, ChecklistRun.id == RunItem.run_id).where(
+        *waiting_where(user, today))
+    mine = sa.and_(ChecklistRun.finished_at.is_(None), sa.or_(
+        ChecklistRun.assignee_id == user.id,
+        ChecklistRun.id.in_(team_runs_today(user, today)),
+        ChecklistRun.id.in_(sa.select(RunItem.run_id).where(RunItem.assignee_id == user.id)),
         ChecklistRun.id.in_(waiting),
-        *on_my_shifts(current_user),  # a per-shift run: whoever is rostered on it
-    )
-    stmt = sa.select(ChecklistRun).where(mine).options(sa.orm.selectinload(ChecklistRun.items)).order_by(
-        ChecklistRun.run_date.desc(), ChecklistRun.id.desc())
-    if open_only:
-        stmt = stmt.where(ChecklistRun.finished_at.is_(None))
-    runs = db.session.scalars(stmt).all()
-    return [r for r in runs if r.assignee_id is not None or r.shift_type_id is not None or team_member(current_user, r)
-            or r.id in waiting or any(i.assignee_id == current_user.id for i in r.items)]
+        *on_my_shifts(user),  # a per-shift run: whoever is rostered on it
+    ))
+    next_due = (sa.select(sa.func.min(RunItem.due)).where(RunItem.run_id == ChecklistRun.id, RunItem.done_at.is_(None))
+                .scalar_subquery())
+    rows = db.session.execute(sa.select(ChecklistRun, sa.func.count().over()).where(mine)  # the total, before LIMIT
+                              .options(sa.orm.selectinload(ChecklistRun.items))
+                              .order_by(next_due.is_(None), next_due, ChecklistRun.run_date.desc(),
+                                        ChecklistRun.id.desc()).limit(limit).offset(offset)).all()
+    if rows:
+        return [run for run, _total in rows], rows[0][1]
+    return [], db.session.scalar(sa.select(sa.func.count(ChecklistRun.id)).where(mine))  # a page past the end
 
 
 @bp.get("/checklists/")
 @allow("staff")
 def mine():
-    """My open checklists with their progress."""
-    runs = [(r, completion(r)[1]) for r in my_runs()]
-    return render_template("checklists/mine.html", runs=runs)
+    """My open checklists with their progress, the most urgent first, PER_PAGE a page (?page=N)."""
+    page = max(1, min(request.args.get("page", type=int) or 1, 10_000))
+    runs, total = my_runs(PER_PAGE, (page - 1) * PER_PAGE)
+    return render_template("checklists/mine.html", runs=[(r, completion(r)[1]) for r in runs], total=total,
+                           current=page, pages=max(1, -(-total // PER_PAGE)), first=(page - 1) * PER_PAGE + 1)
 
 
 @home_panel
 def checklists_panel() -> str:
-    return render_template("checklists/_home_panel.html", runs=[(r, completion(r)[1]) for r in my_runs()[:6]])
+    runs, total = my_runs(PANEL)
+    return render_template("checklists/_home_panel.html", runs=[(r, completion(r)[1]) for r in runs], total=total)
 
 
 def run_context(run: ChecklistRun) -> dict:

@@ -3,7 +3,9 @@
     PYTHONPATH=. .venv/bin/python bench/search_rebuild.py [FOLDER] [--runs 3] [--profile 30] [--cold]
 
 FOLDER is a folder kept by `bench/search.py --keep`, or a new folder, where the same corpus (--sections,
-default 10000) is generated and synced first. Each run is rebuild() in this process, as bench/search.py times
+default 10000) is generated and synced first. With --eval, a new folder is filled instead from the second corpus in
+../shared/search-eval (real manuals, cut by its own seed_to_sops.py; nothing is copied into the repository): text
+that does not repeat, unlike the generated corpus, whose recurring sentences flatter the segmentation cache. Each run is rebuild() in this process, as bench/search.py times
 it: after documents() for every SOP (as the bench does before its rebuild) unless --cold, which times a rebuild
 in a new process as `flask search rebuild` does (a child process per run). Figures are printed, never asserted.
 """
@@ -26,13 +28,30 @@ from bench import pages as pages_bench  # noqa: E402
 from bench import search as search_bench  # noqa: E402
 
 
-def prepare_folder(folder: Path, sections: int) -> dict:
+EVAL = ROOT.parent / "shared" / "search-eval"
+
+
+def eval_corpus(folder: Path) -> None:
+    """The search-eval SOPs in folder/content/sops, with an org.yaml naming their departments (as its run.py does)."""
+    sops = folder / "content" / "sops"
+    subprocess.run([sys.executable, str(EVAL / "seed_to_sops.py"), str(EVAL / "seeds"), str(sops)], check=True,
+                   stdout=subprocess.DEVNULL)
+    depts = sorted({line.split(":", 1)[1].strip() for f in sops.rglob("*.md")
+                    for line in f.read_text(encoding="utf-8").splitlines()[:12] if line.startswith("department:")})
+    (folder / "content" / "org.yaml").write_text("departments:\n" + "".join(
+        f"  - code: D{i}\n    name: {d}\n    positions: []\n" for i, d in enumerate(depts)), encoding="utf-8")
+
+
+def prepare_folder(folder: Path, sections: int, from_eval: bool = False) -> dict:
     env = pages_bench.bench_env(folder / "instance")
     env.update(SOP_DIR=str(folder / "content" / "sops"), CONTENT_DIR=str(folder / "content"))
     if not (folder / "instance" / "portal.db").exists():
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        search_bench.make_corpus(folder, sections, 1024)
+        if from_eval:
+            eval_corpus(folder)
+        else:
+            search_bench.make_corpus(folder, sections, 1024)
         pages_bench.run_flask(["db", "upgrade"], env)
         os.environ.update(env)
         from app import create_app
@@ -80,10 +99,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="rebuilds timed (default 3)")
     ap.add_argument("--profile", type=int, default=0, help="cProfile the runs, printing the top N functions")
     ap.add_argument("--cold", action="store_true", help="each rebuild in a new process, nothing cached")
+    ap.add_argument("--eval", action="store_true", help="a new folder gets ../shared/search-eval's SOPs instead")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    folder = args.folder or Path(f"/tmp/sop-bench-rebuild-{args.sections}")
-    env = prepare_folder(folder, args.sections)
+    folder = args.folder or Path("/tmp/sop-bench-rebuild-eval" if args.eval else f"/tmp/sop-bench-rebuild-{args.sections}")
+    env = prepare_folder(folder, args.sections, args.eval)
     if args.child:
         os.environ.update(env)
         from app import create_app

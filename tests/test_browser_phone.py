@@ -73,7 +73,9 @@ def test_checklist_run_on_a_phone_with_a_photo(phone, live, tmp_path):
     item.locator("button[name=done]").click()
     shown = phone.locator(f"#item-{photo_id} .evidence-photo img")
     expect(shown).to_be_visible()
-    assert shown.evaluate("img => img.complete && img.naturalWidth") == 64  # the photo itself, served back
+    phone.wait_for_function("sel => { const i = document.querySelector(sel); return i && i.complete; }",
+                            arg=f"#item-{photo_id} .evidence-photo img")  # visible comes before loaded
+    assert shown.evaluate("img => img.naturalWidth") == 64  # the photo itself, served back
     fits(phone)
     note = phone.locator(f"#item-{note_id}")
     usable(note.locator("input[name=note]"))

@@ -435,16 +435,20 @@ def test_core_modules_import_no_feature(module):
     assert not [n for n in names if any(n == f"app.{f}" or n.startswith(f"app.{f}.") for f in FEATURES)]
 
 
-def test_the_badge_follows_a_colleagues_tick_at_once(client, auth):
-    """The badge reuses its count only while nothing watched moved: a colleague's tick moves it."""
-    auth.login("admin")
-    before = badge(client)
-    assert badge(client) == before == len(todo_items(client))
+def hotline_ticks_the_it_item(auth) -> None:
     run = onboarding_run()
     item = item_where(run, IT_ITEM)
     auth.login("it.hotline")
     assert auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1"},
                      token_from=f"/checklists/runs/{run.id}", headers=HX).status_code == 200
+
+
+def test_the_badge_follows_a_colleagues_tick_at_once(client, auth):
+    """The badge reuses its count only while nothing watched moved: a colleague's tick moves it."""
+    auth.login("admin")
+    before = badge(client)
+    assert badge(client) == before == len(todo_items(client))
+    hotline_ticks_the_it_item(auth)
     auth.login("admin")
     assert badge(client) == before - 1 == len(todo_items(client))
 
@@ -498,11 +502,7 @@ def test_the_page_badge_follows_a_colleagues_tick(client, auth):
     auth.login("admin")
     before = len(todo_items(client))
     assert page_badge(client, "/reading") == before
-    run = onboarding_run()
-    item = item_where(run, IT_ITEM)
-    auth.login("it.hotline")
-    assert auth.post(f"/checklists/runs/{run.id}/items/{item.id}", {"done": "1"},
-                     token_from=f"/checklists/runs/{run.id}", headers=HX).status_code == 200
+    hotline_ticks_the_it_item(auth)
     auth.login("admin")
     assert page_badge(client, "/reading") in (None, before - 1)
     assert badge(client) == before - 1 and page_badge(client, "/reading") == before - 1

@@ -334,15 +334,21 @@ def test_swap_far_ahead_applies_when_the_colleague_accepts(client, auth):
     assert db.session.get(SwapRequest, swap.id).status == "applied"
 
 
-def test_short_notice_swap_needs_the_supervisor(client, auth):
-    _t, entry = swap_setup(1)
+def asked_and_accepted(auth, entry: RosterEntry, colleague: str) -> SwapRequest:
+    """fo.staff asks the colleague to take the shift, and the colleague accepts."""
     auth.login("fo.staff")
-    auth.post("/rosters/swaps", {"entry": entry.id, "colleague": "newhire"}, token_from="/rosters/swaps")
+    auth.post("/rosters/swaps", {"entry": entry.id, "colleague": colleague}, token_from="/rosters/swaps")
     swap = db.session.scalar(sa.select(SwapRequest))
     auth.logout()
-    auth.login("newhire")
+    auth.login(colleague)
     auth.post(f"/rosters/swaps/{swap.id}/answer", {"accept": "1"}, token_from="/rosters/swaps")
     db.session.expire_all()
+    return swap
+
+
+def test_short_notice_swap_needs_the_supervisor(client, auth):
+    _t, entry = swap_setup(1)
+    swap = asked_and_accepted(auth, entry, "newhire")
     assert db.session.get(SwapRequest, swap.id).status == "accepted"
     assert db.session.get(RosterEntry, entry.id).user_id == user("fo.staff").id
     assert auth.post(f"/rosters/swaps/{swap.id}/decide", {"approve": "1"}, token_from="/rosters/swaps").status_code == 403
@@ -543,13 +549,7 @@ def test_approving_a_swap_that_breaks_the_rest_rule_shows_it_and_takes_a_reason(
     day = date.today() + timedelta(days=10)
     put(t, "fo.desk2", "N", day)  # 马骏's night ends at 07:30 the next morning
     entry = put(t, "fo.staff", "E", day + timedelta(days=1))  # 15:30: 8 h of rest for 马骏
-    auth.login("fo.staff")
-    auth.post("/rosters/swaps", {"entry": entry.id, "colleague": "fo.desk2"}, token_from="/rosters/swaps")
-    swap = db.session.scalar(sa.select(SwapRequest))
-    auth.logout()
-    auth.login("fo.desk2")
-    auth.post(f"/rosters/swaps/{swap.id}/answer", {"accept": "1"}, token_from="/rosters/swaps")
-    db.session.expire_all()
+    swap = asked_and_accepted(auth, entry, "fo.desk2")
     # Far ahead, but it breaks a rule: the supervisor decides, instead of it applying silently.
     assert db.session.get(SwapRequest, swap.id).status == "accepted" and db.session.get(RosterEntry, entry.id).user_id == user("fo.staff").id
     auth.logout()

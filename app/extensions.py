@@ -121,13 +121,12 @@ def serialize(name: str) -> None:
     BEGIN IMMEDIATE, which already lets one writer in at a time.
     """
     if db.engine.dialect.name == "postgresql":
-        key = int.from_bytes(name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
-        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
 
 
 def lock_key(name: str) -> int:
-    """A 64-bit advisory lock key for a job's name (a hash: names share a prefix, e.g. checklists-…)."""
-    return int.from_bytes(hashlib.sha256(f"job:{name}".encode()).digest()[:8], "big", signed=True)
+    """A 64-bit PostgreSQL advisory lock key for a name (a hash: names may share a prefix, e.g. checklists-…)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 @contextmanager
@@ -137,14 +136,15 @@ def only_here(name: str):
     PostgreSQL: pg_try_advisory_lock on a connection of its own, held until the job ends, and released by the
     server if the process dies. SQLite (one machine): an flock on instance/<name>.lock."""
     if db.engine.dialect.name == "postgresql":
+        key = lock_key(f"job:{name}")  # not serialize()'s key for the same name: a job may serialize inside
         with db.engine.connect() as conn:
-            got = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": lock_key(name)})
+            got = conn.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
             conn.commit()
             try:
                 yield bool(got)
             finally:
                 if got:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(name)})
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                     conn.commit()
         return
     path = Path(current_app.instance_path) / f"{name}.lock"

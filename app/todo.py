@@ -24,7 +24,7 @@ from app.mail import message, send
 from app.org import Department
 from app.pagecache import page_hole
 from app.panels import home_panel
-from app.web import error_page
+from app.web import error_page, page_number
 
 bp = Blueprint("todo", __name__)
 
@@ -87,12 +87,6 @@ def header_badge() -> str:
     except sa.exc.SQLAlchemyError:  # an error page after a failed query: the badge loads itself later
         n = None
     return render_template("todo/_badge.html", n=n)
-
-
-def page_number() -> int:
-    """?page=N (1 when missing or not a positive number; a page past the end shows an empty list with a way back)."""
-    page = request.args.get("page", type=int) or 1
-    return max(1, min(page, 10_000))
 
 
 def rows(items: list, today: date) -> list[dict]:

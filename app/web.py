@@ -160,6 +160,13 @@ def template_globals() -> dict:
             **page_values()}
 
 
+def page_number() -> int:
+    """?page=N of a paged list (1 when missing or not a positive number; a page past the end shows an empty list
+    with a way back)."""
+    page = request.args.get("page", type=int) or 1
+    return max(1, min(page, 10_000))
+
+
 def when(value: datetime | None, pattern: str = "yyyy-MM-dd HH:mm") -> str:
     """`{{ t|when }}`: a stored instant on the reader's wall clock (BABEL_DEFAULT_TIMEZONE), never in UTC.
     SQLite hands back naive datetimes, which Flask-Babel reads as UTC, as they were stored."""

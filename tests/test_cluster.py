@@ -279,7 +279,7 @@ def test_scheduled_jobs_started_on_both_nodes_run_once(cluster):
         # A is sending (and holds the lock); B's cron starts the same job now, and the checklist job on both nodes
         # while this test holds that job's lock, as a third node would.
         with psycopg.connect(cluster.url.replace("+psycopg", ""), autocommit=True) as holder:
-            holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("checklists-schedule"),))
+            holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("job:checklists-schedule"),))
             second = cluster.b.flask("acks", "remind", extra=mail)
             schedules = [node.flask("checklists", "schedule") for node in (cluster.a, cluster.b)]
             code, out = finish(second)

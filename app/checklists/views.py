@@ -21,6 +21,7 @@ from app.frontmatter import ContentError
 from app.sops.library import get_sop
 from app.sops.models import Sop
 from app.workdays import unconfigured_years
+from app.web import page_number
 
 
 def get_run(run_id: int) -> ChecklistRun:
@@ -79,7 +80,7 @@ def my_runs(limit: int, offset: int = 0) -> tuple[list[ChecklistRun], int]:
 @allow("staff")
 def mine():
     """My open checklists with their progress, the most urgent first, PER_PAGE a page (?page=N)."""
-    page = max(1, min(request.args.get("page", type=int) or 1, 10_000))
+    page = page_number()
     runs, total = my_runs(PER_PAGE, (page - 1) * PER_PAGE)
     return render_template("checklists/mine.html", runs=[(r, completion(r)[1]) for r in runs], total=total,
                            current=page, pages=max(1, -(-total // PER_PAGE)), first=(page - 1) * PER_PAGE + 1)
